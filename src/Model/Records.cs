@@ -3,6 +3,10 @@ using System.Net;
 
 namespace Discovery.Model;
 
+// Semantic rules live in one place, RecordRules, reached through each record's Validate().
+// Constructors do not validate: callers may build a record step by step (with-expressions), and
+// RecordCodec.Encode validates before anything reaches the wire, Decode validates before anything leaves it.
+
 /// <summary>Catalog table names. Short because they travel in every gossip message.</summary>
 public static class Tables
 {
@@ -13,39 +17,72 @@ public static class Tables
 }
 
 /// <summary>A cluster-wide overlay network.</summary>
-/// <param name="Name">Unique network name (DNS label rules: [a-z0-9-], 1..63).</param>
-/// <param name="Subnet">IPv4 subnet of the overlay.</param>
-/// <param name="Gateway">Gateway address; the same on every host, answered locally by br0.</param>
+/// <param name="Name">Unique network name: a lower-case DNS label, [a-z0-9-], 1..63, starting and ending with a letter or digit.</param>
+/// <param name="Subnet">IPv4 subnet of the overlay, prefix length at most 30.</param>
+/// <param name="Gateway">Gateway address inside <paramref name="Subnet"/> (not its network or broadcast address); the same on every host, answered locally by br0.</param>
 /// <param name="Vni">VXLAN network identifier, 1..16777215.</param>
-/// <param name="Mtu">MTU of br0, vxlan0 and every veth (underlay MTU − 50).</param>
-/// <param name="BlockPrefixLength">IPAM splits <see cref="Subnet"/> into blocks of this prefix length.</param>
-public sealed record NetworkSpec(string Name, IPNetwork Subnet, IPAddress Gateway, int Vni, int Mtu, int BlockPrefixLength);
+/// <param name="Mtu">MTU of br0, vxlan0 and every veth (underlay MTU − 50), 68..65535.</param>
+/// <param name="BlockPrefixLength">IPAM splits <see cref="Subnet"/> into blocks of this prefix length: Subnet.PrefixLength..32.</param>
+public sealed record NetworkSpec(string Name, IPNetwork Subnet, IPAddress Gateway, int Vni, int Mtu, int BlockPrefixLength)
+{
+    /// <summary>Throws <see cref="InvalidRecordException"/> naming the first rule this record breaks.</summary>
+    public void Validate() => InvalidRecordException.ThrowIf(nameof(NetworkSpec), RecordRules.ProblemOf(this));
+}
 
 /// <summary>A service port, for SRV records (_port._proto.service).</summary>
+/// <param name="Name">Port name: a DNS label, [A-Za-z0-9-], 1..63.</param>
+/// <param name="Protocol">"tcp", "udp" or "sctp" (lower case).</param>
+/// <param name="Port">1..65535.</param>
 public sealed record ServicePort(string Name, string Protocol, ushort Port);
 
 /// <summary>One container interface on one network.</summary>
-/// <param name="Id">64 hex chars; the first 12 are the short id that DNS answers.</param>
-/// <param name="Network">Network name.</param>
-/// <param name="Name">Container name.</param>
-/// <param name="Aliases">Network-scoped aliases.</param>
-/// <param name="Service">Service name, or null.</param>
+/// <param name="Id">64 lower-case hex chars; the first 12 are the short id that DNS answers.</param>
+/// <param name="Network">Network name (same rule as <see cref="NetworkSpec.Name"/>).</param>
+/// <param name="Name">Container name: a DNS name of labels [A-Za-z0-9_-], 1..63 each, 253 in all.</param>
+/// <param name="Aliases">Network-scoped aliases, same rule as Name, at most 256. Never default; use ImmutableArray&lt;string&gt;.Empty.</param>
+/// <param name="Service">Service name (same rule as Name), or null.</param>
 /// <param name="Address">IPv4 address on the overlay.</param>
 /// <param name="Address6">IPv6 address, or null.</param>
-/// <param name="Mac">MAC "xx:xx:xx:xx:xx:xx", derived from the IP.</param>
-/// <param name="Node">Owning node name.</param>
-/// <param name="Vtep">Underlay address of the owning node (VXLAN tunnel endpoint).</param>
-/// <param name="Netns">Namespace path or name the endpoint lives in (local bookkeeping).</param>
-/// <param name="Ifname">Interface name inside the namespace.</param>
-/// <param name="Ports">Service ports for SRV.</param>
+/// <param name="Mac">Unicast MAC "xx:xx:xx:xx:xx:xx" in lower case, derived from the IP.</param>
+/// <param name="Node">Owning node name: printable ASCII without spaces, 1..255.</param>
+/// <param name="Vtep">Underlay address of the owning node (VXLAN tunnel endpoint), IPv4 or IPv6.</param>
+/// <param name="Netns">Namespace path or name the endpoint lives in (local bookkeeping), up to 4096 UTF-8 bytes, may be empty.</param>
+/// <param name="Ifname">Interface name inside the namespace: Linux rules, 1..15 ASCII bytes, no '/', ':' or whitespace.</param>
+/// <param name="Ports">Service ports for SRV, at most 256. Never default; use ImmutableArray&lt;ServicePort&gt;.Empty.</param>
 /// <param name="Disabled">Set during a graceful stop: DNS and LB stop routing before the delete.</param>
+/// <remarks>Equality compares <see cref="Aliases"/> and <see cref="Ports"/> element by element (ImmutableArray alone compares references).
+/// No address may carry an IPv6 scope id: scope ids are host-local and are not encoded.</remarks>
 public sealed record EndpointRecord(
     string Id, string Network, string Name, ImmutableArray<string> Aliases, string? Service,
     IPAddress Address, IPAddress? Address6, string Mac, string Node, IPAddress Vtep,
     string Netns, string Ifname, ImmutableArray<ServicePort> Ports, bool Disabled)
 {
     public string ShortId => Id.Length > 12 ? Id[..12] : Id;
+
+    /// <summary>Throws <see cref="InvalidRecordException"/> naming the first rule this record breaks.</summary>
+    public void Validate() => InvalidRecordException.ThrowIf(nameof(EndpointRecord), RecordRules.ProblemOf(this));
+
+    // Keep in step with the parameter list: a field missing here is silently ignored by equality.
+    public bool Equals(EndpointRecord? other) =>
+        other is not null
+        && Id == other.Id && Network == other.Network && Name == other.Name
+        && Aliases.AsSpan().SequenceEqual(other.Aliases.AsSpan())
+        && Service == other.Service
+        && Equals(Address, other.Address) && Equals(Address6, other.Address6)
+        && Mac == other.Mac && Node == other.Node && Equals(Vtep, other.Vtep)
+        && Netns == other.Netns && Ifname == other.Ifname
+        && Ports.AsSpan().SequenceEqual(other.Ports.AsSpan())
+        && Disabled == other.Disabled;
+
+    public override int GetHashCode() => HashCode.Combine(Id, Network, Name, Address, Node);
 }
 
 /// <summary>A node's claim on one IPAM block of a network.</summary>
-public sealed record BlockClaim(string Network, IPNetwork Block, string Node);
+/// <param name="Network">Network name (same rule as <see cref="NetworkSpec.Name"/>).</param>
+/// <param name="Block">The claimed block, IPv4 or IPv6.</param>
+/// <param name="Node">Claiming node (same rule as <see cref="EndpointRecord.Node"/>).</param>
+public sealed record BlockClaim(string Network, IPNetwork Block, string Node)
+{
+    /// <summary>Throws <see cref="InvalidRecordException"/> naming the first rule this record breaks.</summary>
+    public void Validate() => InvalidRecordException.ThrowIf(nameof(BlockClaim), RecordRules.ProblemOf(this));
+}
