@@ -66,7 +66,8 @@ internal static class RecordRules
     {
         if (NetworkNameProblem("Network", c.Network) is { } p) return p;
         if (c.Block.BaseAddress is null) return "Block is missing";
-        if (c.Block.BaseAddress.ScopeId != 0) return $"Block {c.Block} carries an IPv6 scope id";
+        if (c.Block.BaseAddress.AddressFamily == AddressFamily.InterNetworkV6 && c.Block.BaseAddress.ScopeId != 0)
+            return $"Block {c.Block} carries an IPv6 scope id";
         return NodeProblem("Node", c.Node);
     }
 
