@@ -1,0 +1,308 @@
+using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
+using Discovery.Platform.Native;
+
+namespace Discovery.Platform;
+
+/// <summary>
+/// A handle on a network namespace. Work runs on one dedicated thread that has done setns(CLONE_NEWNET):
+/// a namespace belongs to a thread, so a pooled thread must never carry one. The thread starts on first use
+/// and lives until <see cref="Dispose"/>. Sockets and /proc/sys files opened there keep the namespace and may
+/// then be used from any thread.
+/// </summary>
+public sealed class NetNs : IDisposable
+{
+    /// <summary>Where `ip netns` keeps its bind mounts; we share it so both tools see the same names.</summary>
+    public const string RunDir = "/run/netns";
+
+    private static readonly Lazy<NetNs> s_host = new(OpenHost, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    // The namespace handle whose worker the current thread is; null on every other thread (they are all in Host).
+    [ThreadStatic] private static NetNs? t_current;
+
+    private readonly int _fd;                        // kept open: it pins the namespace and feeds setns / IFLA_NET_NS_FD
+    private readonly bool _isHost;                   // Host runs inline on ordinary threads, which are already there
+    private readonly object _gate = new();
+    private BlockingCollection<WorkItem>? _queue;    // created with the worker thread, on first dispatch
+    private Thread? _worker;
+    private bool _disposed;
+
+    private NetNs(int fd, string path, string? name, bool isHost)
+    {
+        _fd = fd;
+        Path = path;
+        Name = name;
+        _isHost = isHost;
+        Id = ReadId(fd, path);
+    }
+
+    /// <summary>The namespace the process started in.</summary>
+    public static NetNs Host => s_host.Value;
+
+    /// <summary>The file this handle was opened from.</summary>
+    public string Path { get; }
+
+    /// <summary>The bare name when the handle lives under /run/netns, else null.</summary>
+    public string? Name { get; }
+
+    /// <summary>Device and inode of the nsfs file: equal for two handles on the same namespace.</summary>
+    public (ulong Dev, ulong Inode) Id { get; }
+
+    internal int Fd
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return _fd;
+        }
+    }
+
+    public override string ToString() => Name ?? Path;
+
+    /// <summary>Opens /run/netns/NAME for a bare name, or the given path (e.g. /proc/PID/ns/net).</summary>
+    public static NetNs Open(string nameOrPath)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(nameOrPath);
+        var isPath = nameOrPath.Contains('/');
+        var path = isPath ? nameOrPath : System.IO.Path.Combine(RunDir, nameOrPath);
+        var fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_CLOEXEC);
+        if (fd < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno is 2 or 20) // ENOENT, ENOTDIR
+                throw new NamespaceNotFoundException(nameOrPath, $"{path} does not exist");
+            throw new NamespaceException($"open network namespace {path}: {Libc.Describe(errno)}");
+        }
+        var type = Libc.Ioctl(fd, Libc.NS_GET_NSTYPE);
+        if (type != Libc.CLONE_NEWNET)
+        {
+            Libc.Close(fd);
+            throw new NamespaceNotFoundException(nameOrPath, $"{path} is not a network namespace");
+        }
+        return new NetNs(fd, path, isPath ? null : nameOrPath, isHost: false);
+    }
+
+    /// <summary>Like `ip netns add`: a new namespace bind-mounted at /run/netns/NAME. Its `lo` starts down.</summary>
+    public static NetNs Create(string name)
+    {
+        ValidateName(name);
+        EnsureRunDirShared();
+        var path = System.IO.Path.Combine(RunDir, name);
+        var fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno == 17) throw new NamespaceExistsException(name);
+            throw new NamespaceException($"create network namespace {name}: create {path}: {Libc.Describe(errno)}");
+        }
+        Libc.Close(fd);
+
+        // unshare moves only the calling thread, so do it on a throwaway thread and pin the result by a bind mount.
+        string? failure = null;
+        var thread = new Thread(() =>
+        {
+            if (Libc.Unshare(Libc.CLONE_NEWNET) != 0)
+                failure = "unshare: " + Libc.Describe(Marshal.GetLastPInvokeError());
+            else if (Libc.Mount("/proc/thread-self/ns/net", path, "none", Libc.MS_BIND, 0) != 0)
+                failure = "bind mount: " + Libc.Describe(Marshal.GetLastPInvokeError());
+        }) { IsBackground = true, Name = "netns-create " + name };
+        thread.Start();
+        thread.Join();
+        if (failure is not null)
+        {
+            File.Delete(path);
+            throw new NamespaceException($"create network namespace {name}: {failure}");
+        }
+        return Open(name);
+    }
+
+    public static bool Exists(string name)
+    {
+        ValidateName(name);
+        return File.Exists(System.IO.Path.Combine(RunDir, name));
+    }
+
+    /// <summary>Like `ip netns del`: unmount and unlink. The namespace itself dies when its last user goes.</summary>
+    public static bool Delete(string name)
+    {
+        ValidateName(name);
+        var path = System.IO.Path.Combine(RunDir, name);
+        if (Libc.Umount2(path, Libc.MNT_DETACH) != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno == 2) return false;                       // ENOENT: nothing to delete
+            if (errno != 22)                                    // EINVAL: a leftover file that is not mounted
+                throw new NamespaceException($"delete network namespace {name}: umount {path}: {Libc.Describe(errno)}");
+        }
+        try
+        {
+            File.Delete(path);
+        }
+        catch (IOException ex)
+        {
+            throw new NamespaceException($"delete network namespace {name}: unlink {path}: {ex.Message}", ex);
+        }
+        return true;
+    }
+
+    /// <summary>Names under /run/netns (what `ip netns list` shows).</summary>
+    public static IReadOnlyList<string> List() =>
+        Directory.Exists(RunDir)
+            ? Directory.GetFiles(RunDir).Select(p => System.IO.Path.GetFileName(p)).Order(StringComparer.Ordinal).ToArray()
+            : [];
+
+    public T Run<T>(Func<T> action)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        if (RunsInline) return action();
+        var item = new WorkItem<T>(action);
+        Enqueue(item);
+        return item.Completion.Task.GetAwaiter().GetResult();
+    }
+
+    public void Run(Action action)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        Run<bool>(() =>
+        {
+            action();
+            return true;
+        });
+    }
+
+    /// <summary>Runs <paramref name="action"/> on the namespace thread; the continuation never runs there.</summary>
+    public Task<T> RunAsync<T>(Func<T> action)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        if (RunsInline)
+        {
+            try
+            {
+                return Task.FromResult(action());
+            }
+            catch (Exception ex)
+            {
+                return Task.FromException<T>(ex);
+            }
+        }
+        var item = new WorkItem<T>(action);
+        Enqueue(item);
+        return item.Completion.Task;
+    }
+
+    public void Dispose()
+    {
+        if (_isHost) return;                      // the host handle lives as long as the process
+        Thread? worker;
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _queue?.CompleteAdding();
+            worker = _worker;
+        }
+        if (worker is not null && worker != Thread.CurrentThread) worker.Join();
+        Libc.Close(_fd);
+    }
+
+    private bool RunsInline => t_current == this || (_isHost && t_current is null);
+
+    private void Enqueue(WorkItem item)
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_queue is null)
+            {
+                _queue = new BlockingCollection<WorkItem>();
+                _worker = new Thread(WorkerLoop) { IsBackground = true, Name = "netns " + this };
+                _worker.Start();
+            }
+            _queue.Add(item);
+        }
+    }
+
+    private void WorkerLoop()
+    {
+        Exception? fault = null;
+        if (Libc.Setns(_fd, Libc.CLONE_NEWNET) != 0)
+            fault = new NamespaceException($"setns into network namespace {this}: {Libc.Describe(Marshal.GetLastPInvokeError())}");
+        else
+            t_current = this;
+        foreach (var item in _queue!.GetConsumingEnumerable())
+        {
+            if (fault is null) item.Execute();
+            else item.Fail(fault);
+        }
+    }
+
+    private static NetNs OpenHost()
+    {
+        var path = $"/proc/{Environment.ProcessId}/ns/net";
+        var fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_CLOEXEC);
+        if (fd < 0)
+            throw new NamespaceException($"open host network namespace {path}: {Libc.Describe(Marshal.GetLastPInvokeError())}");
+        return new NetNs(fd, path, null, isHost: true);
+    }
+
+    private static unsafe (ulong, ulong) ReadId(int fd, string path)
+    {
+        // struct statx is 256 bytes: stx_ino at 32, stx_dev_major/minor at 136/140 (linux/stat.h).
+        var buffer = stackalloc byte[256];
+        if (Libc.Statx(fd, "", Libc.AT_EMPTY_PATH, Libc.STATX_INO, buffer) != 0)
+            throw new NamespaceException($"statx {path}: {Libc.Describe(Marshal.GetLastPInvokeError())}");
+        var inode = *(ulong*)(buffer + 32);
+        ulong major = *(uint*)(buffer + 136), minor = *(uint*)(buffer + 140);
+        // glibc's makedev, so Dev equals what stat(1) prints.
+        var dev = ((major & 0xfffff000UL) << 32) | ((major & 0xfffUL) << 8) | ((minor & 0xffffff00UL) << 12) | (minor & 0xffUL);
+        return (dev, inode);
+    }
+
+    private static void EnsureRunDirShared()
+    {
+        Directory.CreateDirectory(RunDir);
+        // As iproute2 does: make /run/netns a shared mount so namespaces show up in other mount namespaces;
+        // if it is not a mount point yet (EINVAL), bind it onto itself first.
+        if (Libc.Mount("", RunDir, "none", Libc.MS_SHARED | Libc.MS_REC, 0) == 0) return;
+        var errno = Marshal.GetLastPInvokeError();
+        if (errno != 22)
+            throw new NamespaceException($"make {RunDir} a shared mount: {Libc.Describe(errno)}");
+        if (Libc.Mount(RunDir, RunDir, "none", Libc.MS_BIND | Libc.MS_REC, 0) != 0)
+            throw new NamespaceException($"bind mount {RunDir}: {Libc.Describe(Marshal.GetLastPInvokeError())}");
+        if (Libc.Mount("", RunDir, "none", Libc.MS_SHARED | Libc.MS_REC, 0) != 0)
+            throw new NamespaceException($"make {RunDir} a shared mount: {Libc.Describe(Marshal.GetLastPInvokeError())}");
+    }
+
+    private static void ValidateName(string name)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        if (name.Contains('/') || name is "." or "..")
+            throw new ArgumentException($"'{name}' is not a valid network namespace name", nameof(name));
+    }
+
+    private abstract class WorkItem
+    {
+        public abstract void Execute();
+        public abstract void Fail(Exception error);
+    }
+
+    private sealed class WorkItem<T>(Func<T> action) : WorkItem
+    {
+        // Asynchronous continuations: an awaiting caller must never continue on the namespace thread.
+        public TaskCompletionSource<T> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public override void Execute()
+        {
+            try
+            {
+                Completion.SetResult(action());
+            }
+            catch (Exception ex)
+            {
+                Completion.SetException(ex);
+            }
+        }
+
+        public override void Fail(Exception error) => Completion.SetException(error);
+    }
+}
