@@ -378,6 +378,7 @@ public sealed class Rtnetlink : IDisposable
         return Request("neigh_delete", $"{ifname} {ip}", (w, seq) => WritePeerOp(w, seq, PeerOpKind.DeleteNeighbor, index, ip, null), tolerated: Errno.ENOENT) == 0;
     }
 
+    /// <summary>IPv4 and IPv6 neighbor entries, as `ip neigh show` lists them (without NOARP and proxy entries).</summary>
     public IReadOnlyList<NeighborInfo> GetNeighbors(string? ifname = null)
     {
         var index = ifname is null ? 0 : IndexOf("neigh_list", ifname);
@@ -392,7 +393,10 @@ public sealed class Rtnetlink : IDisposable
     public void AddFdb(string ifname, byte[] mac, IPAddress destination) =>
         Apply([new PeerOp(PeerOpKind.AddFdb, ifname, destination, mac)]);
 
-    /// <summary>Deletes an FDB entry (only the one remote when <paramref name="destination"/> is given); false if absent.</summary>
+    /// <summary>
+    /// Deletes an FDB entry (only the one remote when <paramref name="destination"/> is given); false if the MAC has no
+    /// entry. The vxlan driver reports success for an unknown remote of a MAC that has other remotes.
+    /// </summary>
     public bool DeleteFdb(string ifname, byte[] mac, IPAddress? destination = null)
     {
         CheckMac(mac);
@@ -515,7 +519,8 @@ public sealed class Rtnetlink : IDisposable
         const int attrs = Nl.HeaderSize + 12;
         if (type != Nl.RTM_NEWNEIGH || message.Length < attrs) return null;
         var nd = MemoryMarshal.Read<NdMsg>(message[Nl.HeaderSize..]);
-        if (nd.Family is not (Nl.AF_INET or Nl.AF_INET6) || (nd.Flags & Nl.NTF_PROXY) != 0) return null;
+        // Like `ip neigh show`: no proxy entries, no kernel-made NOARP entries (multicast, ff02::...).
+        if (nd.Family is not (Nl.AF_INET or Nl.AF_INET6) || (nd.Flags & Nl.NTF_PROXY) != 0 || nd.State is 0 or Nl.NUD_NOARP) return null;
         IPAddress? ip = null;
         byte[] mac = [];
         var reader = new AttributeReader(message[attrs..]);

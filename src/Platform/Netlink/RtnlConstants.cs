@@ -43,6 +43,6 @@ internal static class Nl
 
     // linux/neighbour.h
     public const ushort NDA_DST = 1, NDA_LLADDR = 2;
-    public const ushort NUD_PERMANENT = 0x80;
+    public const ushort NUD_NOARP = 0x40, NUD_PERMANENT = 0x80;
     public const byte NTF_SELF = 0x02, NTF_PROXY = 0x08;
 }
