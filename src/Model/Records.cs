@@ -12,7 +12,7 @@ public static class Tables
 {
     public const string Networks = "net";    // key: network name, value: NetworkSpec
     public const string Endpoints = "ep";    // key: endpoint id, value: EndpointRecord
-    public const string Blocks = "blk";      // key: "<network>/<block cidr>", value: BlockClaim
+    public const string Blocks = "blk";      // key: "<network>/<block cidr>/<node>" (one key per claimant, see Overlay BlockOwnership), value: BlockClaim
     public const string Vips = "vip";        // key: "<network>/<service>", reserved for the load-balancing issue
 }
 
