@@ -121,12 +121,18 @@ internal sealed unsafe class NetlinkSocket : IDisposable
         }
     }
 
-    /// <summary>Sends <paramref name="requests"/> (each flagged NLM_F_ACK) in one write and reads one ack per sequence number.</summary>
-    public void SendBatch(ReadOnlySpan<byte> requests, uint firstSeq, int count, AckHandler onAck)
+    /// <summary>
+    /// Sends <paramref name="requests"/> (sequence numbers firstSeq.., without NLM_F_ACK, so the kernel answers only
+    /// failures) followed by an acked NLMSG_NOOP with sequence firstSeq + count. The kernel handles a write in order,
+    /// so once the NOOP's ack arrives every failure of the batch has been reported to <paramref name="onError"/>.
+    /// </summary>
+    public void SendBatch(NetlinkMessageWriter requests, uint firstSeq, int count, AckHandler onError)
     {
-        Send(requests);
-        var pending = count;
-        while (pending > 0)
+        var endSeq = unchecked(firstSeq + (uint)count);
+        requests.Begin(Nl.NLMSG_NOOP, Nl.NLM_F_REQUEST | Nl.NLM_F_ACK, endSeq);
+        requests.End();
+        Send(requests.Written);
+        while (true)
         {
             var data = ReceiveDatagram();
             while (data.Length >= Nl.HeaderSize)
@@ -137,10 +143,11 @@ internal sealed unsafe class NetlinkSocket : IDisposable
                 data = data[Math.Min((length + 3) & ~3, data.Length)..];
                 var type = MemoryMarshal.Read<ushort>(message[4..]);
                 var seq = MemoryMarshal.Read<uint>(message[8..]);
-                if (type != Nl.NLMSG_ERROR || seq - firstSeq >= (uint)count) continue;
+                if (type != Nl.NLMSG_ERROR) continue;
+                if (seq == endSeq) return;
+                if (seq - firstSeq >= (uint)count) continue;   // a late reply to an abandoned request
                 var (errno, text) = ParseError(message);
-                onAck(seq, errno, text);
-                pending--;
+                onError(seq, errno, text);
             }
         }
     }

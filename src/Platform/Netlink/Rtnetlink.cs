@@ -12,8 +12,9 @@ namespace Discovery.Platform;
 /// </summary>
 public sealed class Rtnetlink : IDisposable
 {
-    // Ops per write in Apply: the acks of one window must fit the socket's receive queue (each ack is its own skb).
-    private const int BatchWindow = 256;
+    // Ops per write in Apply. Only failures are acked, but a window of failures must still fit the receive queue
+    // (each ack is its own skb); a window also bounds what is tried after a failure.
+    private const int BatchWindow = 1024;
     private const int DumpRetries = 5;   // NLM_F_DUMP_INTR means the table changed mid-dump; a retry gets a consistent view
 
     private readonly NetlinkSocket _socket;
@@ -415,9 +416,10 @@ public sealed class Rtnetlink : IDisposable
     }
 
     /// <summary>
-    /// Applies many neighbor/FDB changes pipelined: up to <see cref="BatchWindow"/> requests per write, every ack
-    /// collected. Deleting an absent entry counts as done. On the first refusal, the rest of that window has still been
-    /// tried, later windows are not sent, and a <see cref="NetlinkException"/> names the failing op and its position.
+    /// Applies many neighbor/FDB changes pipelined: up to <see cref="BatchWindow"/> requests per write; the kernel
+    /// answers only failures, and a trailing acked NOOP marks the end of each write. Deleting an absent entry counts
+    /// as done. On the first refusal, the rest of that window has still been tried, later windows are not sent, and a
+    /// <see cref="NetlinkException"/> names the failing op and its position.
     /// </summary>
     public void Apply(IReadOnlyList<PeerOp> ops)
     {
@@ -448,13 +450,14 @@ public sealed class Rtnetlink : IDisposable
                 {
                     var seq = i == 0 ? firstSeq : _socket.NextSeq();
                     var op = ops[start + i];
-                    WritePeerOp(_writer, seq, op.Kind, indexes[op.Ifname], op.Ip, op.Mac);
+                    WritePeerOp(_writer, seq, op.Kind, indexes[op.Ifname], op.Ip, op.Mac, ack: false);
                 }
+                _socket.NextSeq();   // the closing NOOP's
                 Array.Clear(results);
                 Array.Clear(texts);
                 try
                 {
-                    _socket.SendBatch(_writer.Written, firstSeq, count, (seq, errno, text) =>
+                    _socket.SendBatch(_writer, firstSeq, count, (seq, errno, text) =>
                     {
                         var i = (int)(seq - firstSeq);
                         var kind = ops[start + i].Kind;
@@ -485,11 +488,11 @@ public sealed class Rtnetlink : IDisposable
         }
     }
 
-    private static void WritePeerOp(NetlinkMessageWriter w, uint seq, PeerOpKind kind, int index, IPAddress? ip, byte[]? mac)
+    private static void WritePeerOp(NetlinkMessageWriter w, uint seq, PeerOpKind kind, int index, IPAddress? ip, byte[]? mac, bool ack = true)
     {
         var fdb = kind is PeerOpKind.AddFdb or PeerOpKind.DeleteFdb;
         var add = kind is PeerOpKind.AddNeighbor or PeerOpKind.AddFdb;
-        ushort flags = Nl.NLM_F_REQUEST | Nl.NLM_F_ACK;
+        var flags = ack ? (ushort)(Nl.NLM_F_REQUEST | Nl.NLM_F_ACK) : Nl.NLM_F_REQUEST;
         if (add)
             // Several remotes per all-zero MAC form the vxlan flood list, so those append; every other entry replaces.
             flags |= (ushort)(Nl.NLM_F_CREATE | (fdb && IsZero(mac!) ? Nl.NLM_F_APPEND : Nl.NLM_F_REPLACE));
