@@ -24,6 +24,18 @@ public sealed class SysctlTests
     }
 
     [Fact]
+    public void Bridge_netfilter_can_be_turned_off_in_one_namespace()
+    {
+        using var k = new KernelScope();
+        var a = k.CreateNetNs("a");
+        var b = k.CreateNetNs("b");
+        Assert.Equal("1", Sysctl.Read(a, "net.bridge.bridge-nf-call-iptables"));   // every new namespace starts with it on
+        Sysctl.Write(a, "net.bridge.bridge-nf-call-iptables", "0");
+        Assert.Equal("0", Sysctl.Read(a, "net.bridge.bridge-nf-call-iptables"));
+        Assert.Equal("1", Sysctl.Read(b, "net.bridge.bridge-nf-call-iptables"));
+    }
+
+    [Fact]
     public void Per_interface_keys_work_with_slashes()
     {
         using var k = new KernelScope();
