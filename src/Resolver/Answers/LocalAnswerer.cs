@@ -138,6 +138,33 @@ public sealed class LocalAnswerer
         return w.Finish();
     }
 
+    /// <summary>Writes an error answer (SERVFAIL, REFUSED) to a raw query; 0 if the query is not worth an answer.</summary>
+    public int WriteErrorFor(ReadOnlySpan<byte> query, Span<byte> response, int rcode)
+    {
+        Span<byte> name = stackalloc byte[DnsHeader.MaxNameLength];
+        var status = QueryParser.Parse(query, name, out var q);
+        if (status == ParseStatus.Drop) return 0;
+        return WriteError(response, in q, name.Slice(0, q.NameLength), rcode, withOpt: q.HasEdns && status == ParseStatus.Ok);
+    }
+
+    /// <summary>
+    /// Shrinks an answer that is too large for the client's UDP size to its header and question with TC set,
+    /// so the client asks again over TCP (RFC 2181 §9). Returns 0 for an answer without a readable question.
+    /// </summary>
+    public int WriteTruncated(ReadOnlySpan<byte> answer, Span<byte> response)
+    {
+        Span<byte> name = stackalloc byte[DnsHeader.MaxNameLength];
+        if (answer.Length < DnsHeader.Size) return 0;
+        int len = DnsName.Read(answer, DnsHeader.Size, name, out int next);
+        if (len < 0 || next + 4 > answer.Length) return 0;
+        var w = new ResponseWriter(response, response.Length);
+        w.WriteHeader(System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(answer),
+            (ushort)(System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(answer.Slice(2)) | DnsHeader.TC));
+        w.WriteQuestion(name.Slice(0, len), System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(answer.Slice(next)),
+            System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(answer.Slice(next + 2)));
+        return w.Finish();
+    }
+
     private static bool Visible(NetworkRecords r, ReadOnlySpan<int> networks) => networks.Contains(r.Network);
 
     private static bool AnyVisible(NetworkRecords[] records, ReadOnlySpan<int> networks)

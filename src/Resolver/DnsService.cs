@@ -1,0 +1,136 @@
+using System.Net;
+using System.Net.Sockets;
+using Discovery.Model;
+using Discovery.Platform;
+using Discovery.Resolver.Answers;
+using Discovery.Resolver.Caching;
+using Discovery.Resolver.Forwarding;
+using Discovery.Resolver.Names;
+using Discovery.Resolver.Serving;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Discovery.Resolver;
+
+/// <summary>
+/// The embedded resolver of one agent: name tables kept current from the catalog, the local answerer, the cache,
+/// the forwarder, and a listener per attached sandbox. The Daemon creates one and calls <see cref="Attach"/>,
+/// <see cref="UpdateNetworks"/> and <see cref="Detach"/> from its attach path.
+/// </summary>
+public sealed class DnsService : IDisposable
+{
+    private readonly NameTableUpdater _updater;
+    private readonly ResponseCache _cache;
+    private readonly Forwarder _forwarder;
+    private readonly QueryEngine _engine;
+    private readonly SandboxDns _sandboxes;
+    private readonly ILogger _log;
+    private readonly Random _seeds;
+    private readonly List<SandboxListener> _hostListeners = [];
+
+    /// <summary>Watches <paramref name="catalog"/> for endpoints.</summary>
+    public DnsService(Catalog catalog, ResolverOptions options, ILoggerFactory? loggers = null, DnsMetrics? metrics = null, TimeProvider? time = null, Random? random = null)
+        : this(catalog.Watch(), options, loggers, metrics, time, random) { }
+
+    /// <summary>Builds its names from <paramref name="watch"/>, which it owns and disposes.</summary>
+    public DnsService(CatalogWatch watch, ResolverOptions options, ILoggerFactory? loggers = null, DnsMetrics? metrics = null, TimeProvider? time = null, Random? random = null)
+    {
+        Options = options;
+        loggers ??= NullLoggerFactory.Instance;
+        _log = loggers.CreateLogger("Discovery.Resolver");
+        Metrics = metrics ?? new DnsMetrics();
+        time ??= TimeProvider.System;
+        _seeds = random ?? new Random();
+        var hostConf = ResolvConf.Load(options.HostResolvConf);
+        HostSearchDomains = hostConf.Search;
+        var upstreams = options.Upstreams ?? ResolvConf.HostUpstreams(options.HostResolvConf, options.StubUpstreamResolvConf);
+        if (upstreams.Count == 0) _log.LogWarning("DNS has no upstream servers; names that are not local get SERVFAIL");
+        var answerer = new LocalAnswerer(options.TtlSeconds, options.ClusterDomain, options.MaxUdpPayload, options.AdvertisedUdpPayload);
+        _updater = new NameTableUpdater(watch, options.ClusterDomain, _log, Metrics);
+        _cache = new ResponseCache(options, time, Metrics);
+        _forwarder = new Forwarder(options, upstreams, answerer, _cache, Metrics, _log, time);
+        _engine = new QueryEngine(options, () => _updater.Current, answerer, _cache, _forwarder, Metrics);
+        _sandboxes = new SandboxDns(NewListener, options, HostSearchDomains, Metrics, _log);
+        _log.LogInformation("DNS resolver ready: cluster domain {Domain}, TTL {Ttl}, upstreams {Upstreams}",
+            options.ClusterDomain, options.Ttl, string.Join(", ", upstreams.Select(u => u.ToString())));
+    }
+
+    public ResolverOptions Options { get; }
+    public DnsMetrics Metrics { get; }
+    public IReadOnlyList<IPEndPoint> Upstreams => _forwarder.Upstreams;
+    public IReadOnlyList<string> HostSearchDomains { get; }
+
+    /// <summary>The local names now.</summary>
+    public NameTable Names => _updater.Current;
+
+    /// <summary>Forwarded answers held in the cache.</summary>
+    public int CachedAnswers => _cache.Count;
+
+    /// <summary>Completes once the names reflect catalog version <paramref name="version"/>.</summary>
+    public Task WaitForCatalogVersionAsync(long version, CancellationToken cancel = default) => _updater.WaitForVersionAsync(version, cancel);
+
+    /// <summary>
+    /// Gives a sandbox the resolver at 127.0.0.11: listeners inside <paramref name="sandbox"/>, the nft redirect, and for a
+    /// named namespace (<paramref name="netnsName"/>) /etc/netns/NAME/resolv.conf. It sees the names of
+    /// <paramref name="networks"/>. Calling it again for the same key is safe (after a restart it replaces the old redirect).
+    /// </summary>
+    /// <exception cref="SandboxDnsException">A step failed; nothing of this attach is left behind.</exception>
+    public SandboxAttachment Attach(NetNs sandbox, string sandboxKey, string? netnsName, IReadOnlyCollection<string> networks)
+        => _sandboxes.Attach(sandbox, sandboxKey, netnsName, networks);
+
+    /// <summary>Changes the networks whose names a sandbox sees; false if it is not attached.</summary>
+    public bool UpdateNetworks(string sandboxKey, IReadOnlyCollection<string> networks) => _sandboxes.UpdateNetworks(sandboxKey, networks);
+
+    /// <summary>Removes the sandbox's listeners, nft table and resolv.conf; false if it was not attached.</summary>
+    public bool Detach(string sandboxKey) => _sandboxes.Detach(sandboxKey);
+
+    public IReadOnlyCollection<string> AttachedSandboxes => _sandboxes.Keys;
+
+    /// <summary>The listener of an attached sandbox, for diagnostics and tests.</summary>
+    public SandboxListener? SandboxListener(string sandboxKey) => _sandboxes.Listener(sandboxKey);
+
+    /// <summary>
+    /// Serves DNS on <paramref name="endPoint"/> in the current namespace (UDP and TCP on the same port), for names of
+    /// <paramref name="networks"/>. For tests, benchmarks and a host-side debugging endpoint.
+    /// </summary>
+    public SandboxListener Listen(IPEndPoint endPoint, IReadOnlyCollection<string> networks, string? key = null)
+    {
+        var udp = new Socket(endPoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        var tcp = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            udp.Bind(endPoint);
+            tcp.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            tcp.Bind(new IPEndPoint(endPoint.Address, ((IPEndPoint)udp.LocalEndPoint!).Port));
+            tcp.Listen(128);
+        }
+        catch
+        {
+            udp.Dispose();
+            tcp.Dispose();
+            throw;
+        }
+        var listener = NewListener(key ?? $"host:{udp.LocalEndPoint}", udp, tcp, networks);
+        lock (_hostListeners) _hostListeners.Add(listener);
+        return listener;
+    }
+
+    private SandboxListener NewListener(string key, Socket udp, Socket tcp, IEnumerable<string> networks)
+    {
+        ulong seed;
+        lock (_seeds) seed = (ulong)_seeds.NextInt64() | 1;
+        return new SandboxListener(key, udp, tcp, new SandboxView(networks), _engine, Options, _log, seed);
+    }
+
+    public void Dispose()
+    {
+        _sandboxes.Dispose();
+        lock (_hostListeners)
+        {
+            foreach (var l in _hostListeners) l.Dispose();
+            _hostListeners.Clear();
+        }
+        _forwarder.Dispose();
+        _updater.Dispose();
+    }
+}

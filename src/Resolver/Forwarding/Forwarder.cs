@@ -1,0 +1,535 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Discovery.Resolver.Answers;
+using Discovery.Resolver.Caching;
+using Discovery.Resolver.Wire;
+using Microsoft.Extensions.Logging;
+
+namespace Discovery.Resolver.Forwarding;
+
+/// <summary>Result of handing a UDP query to the forwarder.</summary>
+public enum ForwardStart
+{
+    /// <summary>Sent; the answer (or SERVFAIL) will reach the client from the forwarder.</summary>
+    Sent,
+    /// <summary>The in-flight limit is reached: answer REFUSED now.</summary>
+    Busy,
+    /// <summary>No upstream is usable: answer SERVFAIL now.</summary>
+    NoUpstream,
+}
+
+/// <summary>
+/// Forwards queries the resolver cannot answer. Queries travel as raw bytes with only the id rewritten (no full parse).
+/// UDP answers come back on one dedicated thread per upstream; a timer retries on the next healthy upstream or
+/// answers SERVFAIL when the attempts are used up. Truncated UDP answers are fetched again over TCP, and a client's
+/// TCP query goes upstream over TCP. All of it runs in the namespace the forwarder was created in (the host's).
+/// </summary>
+public sealed class Forwarder : IDisposable
+{
+    private sealed class Pending
+    {
+        public bool InUse;
+        public byte[] Query = new byte[512];
+        public int QueryLength;
+        public ushort ClientId;
+        public ushort UpstreamId;
+        public Socket? Reply;
+        public readonly SocketAddress Client = new(AddressFamily.InterNetworkV6);
+        public int ClientLimit;
+        public readonly byte[] Key = new byte[ResponseCache.MaxKeyLength];
+        public int KeyLength;
+        public int NameLength;
+        public ushort QType, QClass;
+        public int Upstream;
+        public int Tried;          // bit per upstream index (the first 32)
+        public bool Counted;       // this attempt's failure is already counted (refused, send error)
+        public long Start, Deadline, AttemptDeadline;
+    }
+
+    private readonly ResolverOptions _options;
+    private readonly LocalAnswerer _answerer;
+    private readonly ResponseCache _cache;
+    private readonly DnsMetrics _metrics;
+    private readonly ILogger _log;
+    private readonly TimeProvider _time;
+    private readonly Upstream[] _upstreams;
+    private readonly object _gate = new();
+    private readonly Pending[] _slots;
+    private readonly Stack<int> _free;
+    private readonly int[] _idToSlot = new int[65536];    // slot + 1, 0 = free id
+    private readonly ITimer _sweeper;
+    private int _tcpInFlight;
+    private volatile bool _disposed;
+
+    public Forwarder(ResolverOptions options, IReadOnlyList<IPEndPoint> upstreams, LocalAnswerer answerer, ResponseCache cache,
+        DnsMetrics metrics, ILogger log, TimeProvider time)
+    {
+        _options = options;
+        _answerer = answerer;
+        _cache = cache;
+        _metrics = metrics;
+        _log = log;
+        _time = time;
+        _slots = Enumerable.Range(0, Math.Max(1, options.MaxInFlight)).Select(_ => new Pending()).ToArray();
+        _free = new Stack<int>(Enumerable.Range(0, _slots.Length).Reverse());
+        _upstreams = new Upstream[upstreams.Count];
+        for (int i = 0; i < upstreams.Count; i++)
+        {
+            var ep = upstreams[i];
+            var s = new Socket(ep.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            s.Connect(ep);
+            var u = new Upstream(i, ep, s);
+            u.Receiver = new Thread(() => ReceiveLoop(u), 256 * 1024) { IsBackground = true, Name = "dns-upstream " + u.Label };
+            _upstreams[i] = u;
+            _metrics.UpstreamHealthy(u.Label, true);
+        }
+        foreach (var u in _upstreams) u.Receiver!.Start();
+        var period = TimeSpan.FromMilliseconds(Math.Clamp(options.ForwardTimeout.TotalMilliseconds / 20, 5, 50));
+        _sweeper = time.CreateTimer(_ => Sweep(), null, period, period);
+    }
+
+    public IReadOnlyList<IPEndPoint> Upstreams => _upstreams.Select(u => u.EndPoint).ToArray();
+
+    /// <summary>Queries waiting for an upstream, UDP and TCP.</summary>
+    public int InFlight { get { lock (_gate) return _slots.Length - _free.Count + Volatile.Read(ref _tcpInFlight); } }
+
+    private long Ticks(TimeSpan t) => (long)(t.TotalSeconds * _time.TimestampFrequency);
+
+    private long AttemptBudget(long now)
+    {
+        int healthy = 0;
+        foreach (var u in _upstreams) if (u.DownUntil <= now) healthy++;
+        long total = Ticks(_options.ForwardTimeout);
+        return Math.Max(total / Math.Max(1, healthy), Math.Min(total, Ticks(TimeSpan.FromMilliseconds(250))));
+    }
+
+    /// <summary>Picks the first healthy upstream not yet tried for this query, or -1. Call under the lock.</summary>
+    private int NextUpstream(int tried, long now)
+    {
+        foreach (var u in _upstreams)
+        {
+            if (u.Index < 32 && (tried & (1 << u.Index)) != 0) continue;
+            if (u.DownUntil > now) continue;
+            if (u.DownUntil != 0) { u.DownUntil = 0; _metrics.UpstreamHealthy(u.Label, true); }
+            return u.Index;
+        }
+        return -1;
+    }
+
+    /// <summary>
+    /// Forwards a UDP client's query. <paramref name="key"/> is the cache key; the answer goes back through
+    /// <paramref name="reply"/> to <paramref name="client"/>, cut to <paramref name="clientLimit"/> bytes (TC beyond).
+    /// </summary>
+    public ForwardStart ForwardUdp(ReadOnlySpan<byte> query, in ParsedQuery q, ReadOnlySpan<byte> key, Socket reply, SocketAddress client, int clientLimit, long start)
+    {
+        if (_upstreams.Length == 0) return ForwardStart.NoUpstream;
+        Span<byte> rnd = stackalloc byte[2];
+        lock (_gate)
+        {
+            long now = _time.GetTimestamp();
+            int up = NextUpstream(0, now);
+            if (up < 0) return ForwardStart.NoUpstream;
+            if (_free.Count == 0 || _slots.Length - _free.Count + _tcpInFlight >= _options.MaxInFlight) return ForwardStart.Busy;
+            int slot = _free.Pop();
+            var p = _slots[slot];
+            p.InUse = true;
+            if (p.Query.Length < query.Length) p.Query = new byte[query.Length];
+            query.CopyTo(p.Query);
+            p.QueryLength = query.Length;
+            p.ClientId = q.Id;
+            p.Reply = reply;
+            client.Buffer.Span.Slice(0, client.Size).CopyTo(p.Client.Buffer.Span);
+            p.Client.Size = client.Size;
+            p.ClientLimit = clientLimit;
+            key.CopyTo(p.Key);
+            p.KeyLength = key.Length;
+            p.NameLength = q.NameLength;
+            p.QType = q.QType;
+            p.QClass = q.QClass;
+            p.Tried = 0;
+            p.Start = start;
+            p.Deadline = now + Ticks(_options.ForwardTimeout);
+            Send(slot, p, up, now, rnd);
+        }
+        return ForwardStart.Sent;
+    }
+
+    /// <summary>Sends (or resends) a pending query to upstream <paramref name="up"/> under a fresh id. Call under the lock.</summary>
+    private void Send(int slot, Pending p, int up, long now, Span<byte> rnd)
+    {
+        ushort id;
+        do
+        {
+            RandomNumberGenerator.Fill(rnd);
+            id = BinaryPrimitives.ReadUInt16BigEndian(rnd);
+        } while (id == 0 || _idToSlot[id] != 0);
+        if (p.UpstreamId != 0 && _idToSlot[p.UpstreamId] == slot + 1) _idToSlot[p.UpstreamId] = 0;
+        p.Counted = false;
+        _idToSlot[id] = slot + 1;
+        p.UpstreamId = id;
+        p.Upstream = up;
+        if (up < 32) p.Tried |= 1 << up;
+        p.AttemptDeadline = Math.Min(p.Deadline, now + AttemptBudget(now));
+        BinaryPrimitives.WriteUInt16BigEndian(p.Query, id);
+        try
+        {
+            _upstreams[up].Udp.Send(p.Query.AsSpan(0, p.QueryLength));
+        }
+        catch (SocketException e)
+        {
+            // Unreachable right away (no route, refused from an earlier ICMP): let the sweep move on at once.
+            Failed(_upstreams[up], Reason(e.SocketErrorCode));
+            p.AttemptDeadline = now;
+            p.Counted = true;
+        }
+    }
+
+    private static string Reason(SocketError e) => e switch
+    {
+        SocketError.ConnectionRefused => "refused",
+        SocketError.HostUnreachable or SocketError.NetworkUnreachable => "unreachable",
+        SocketError.TimedOut => "timeout",
+        _ => "socket",
+    };
+
+    /// <summary>Records a failure; past the threshold the upstream is held down. Call under the lock.</summary>
+    private void Failed(Upstream u, string reason)
+    {
+        _metrics.UpstreamError(u.Label, reason);
+        u.Failures++;
+        if (u.Failures >= _options.UpstreamFailuresBeforeHoldDown && u.DownUntil == 0)
+        {
+            u.DownUntil = _time.GetTimestamp() + Ticks(_options.UpstreamHoldDown);
+            _metrics.UpstreamHealthy(u.Label, false);
+            _log.LogWarning("DNS upstream {Upstream} held down for {HoldDown} after {Failures} failures ({Reason})", u.Label, _options.UpstreamHoldDown, u.Failures, reason);
+        }
+    }
+
+    private void ReceiveLoop(Upstream u)
+    {
+        var buf = new byte[DnsHeader.MaxMessageSize];
+        var client = new SocketAddress(AddressFamily.InterNetworkV6);
+        var key = new byte[ResponseCache.MaxKeyLength];
+        while (!_disposed)
+        {
+            int n;
+            try
+            {
+                n = u.Udp.Receive(buf);
+            }
+            catch (SocketException e) when (!_disposed && e.SocketErrorCode is SocketError.ConnectionRefused or SocketError.HostUnreachable or SocketError.NetworkUnreachable)
+            {
+                // The upstream said no (ICMP): every query waiting on it moves on now instead of at its timeout.
+                lock (_gate)
+                {
+                    Failed(u, Reason(e.SocketErrorCode));
+                    long now = _time.GetTimestamp();
+                    foreach (var p in _slots)
+                        if (p.InUse && p.Upstream == u.Index) { p.AttemptDeadline = now; p.Counted = true; }
+                }
+                Sweep();
+                continue;
+            }
+            catch (SocketException) when (_disposed) { break; }
+            catch (ObjectDisposedException) { break; }
+            try
+            {
+                OnUdpAnswer(u, buf.AsSpan(0, n), client, key);
+            }
+            catch (Exception e) when (e is SocketException or ArgumentException or InvalidOperationException)
+            {
+                _metrics.Dropped("upstream_answer_error");
+                _log.LogDebug(e, "Dropping an answer from {Upstream}", u.Label);
+            }
+        }
+    }
+
+    private void OnUdpAnswer(Upstream u, Span<byte> answer, SocketAddress client, byte[] keyBuf)
+    {
+        if (answer.Length < DnsHeader.Size) { _metrics.Dropped("upstream_runt"); return; }
+        ushort id = BinaryPrimitives.ReadUInt16BigEndian(answer);
+        Socket? reply;
+        ushort clientId, qtype;
+        int limit, keyLength;
+        long start;
+        byte[]? queryCopy = null;
+        bool truncated = (BinaryPrimitives.ReadUInt16BigEndian(answer.Slice(2)) & DnsHeader.TC) != 0;
+        int rcode = answer[3] & DnsHeader.RcodeMask;
+        lock (_gate)
+        {
+            int slot = _idToSlot[id] - 1;
+            if (slot < 0) { _metrics.Dropped("upstream_unexpected"); return; }
+            var p = _slots[slot];
+            if (p.Upstream != u.Index || !ResponseScanner.QuestionMatches(answer, p.Key.AsSpan(0, p.NameLength), p.QType, p.QClass))
+            {
+                _metrics.Dropped("upstream_mismatch");
+                return;
+            }
+            u.Failures = 0;
+            if (rcode is ResponseCode.ServFail or ResponseCode.Refused)
+            {
+                // That upstream cannot help; another one might. Without one, the client gets this answer.
+                Failed(u, rcode == ResponseCode.ServFail ? "servfail" : "refused_rcode");
+                long now = _time.GetTimestamp();
+                int next = now < p.Deadline ? NextUpstream(p.Tried, now) : -1;
+                if (next >= 0)
+                {
+                    Span<byte> rnd = stackalloc byte[2];
+                    Send(slot, p, next, now, rnd);
+                    return;
+                }
+            }
+            reply = p.Reply;
+            clientId = p.ClientId;
+            qtype = p.QType;
+            limit = p.ClientLimit;
+            start = p.Start;
+            p.Client.Buffer.Span.Slice(0, p.Client.Size).CopyTo(client.Buffer.Span);
+            client.Size = p.Client.Size;
+            p.Key.AsSpan(0, p.KeyLength).CopyTo(keyBuf);
+            keyLength = p.KeyLength;
+            if (truncated)
+            {
+                queryCopy = p.Query.AsSpan(0, p.QueryLength).ToArray();
+                Interlocked.Increment(ref _tcpInFlight);
+            }
+            Release(slot, p);
+        }
+        if (queryCopy is not null)
+        {
+            var clientCopy = new SocketAddress(client.Family, client.Size);
+            client.Buffer.Span.Slice(0, client.Size).CopyTo(clientCopy.Buffer.Span);
+            _ = TruncatedRetryAsync(u, queryCopy, keyBuf.AsSpan(0, keyLength).ToArray(), clientId, qtype, reply!, clientCopy, limit, start);
+            return;
+        }
+        _cache.Store(keyBuf.AsSpan(0, keyLength), answer);
+        BinaryPrimitives.WriteUInt16BigEndian(answer, clientId);
+        Deliver(reply!, client, answer, limit, qtype, rcode, start);
+    }
+
+    private void Release(int slot, Pending p)
+    {
+        if (_idToSlot[p.UpstreamId] == slot + 1) _idToSlot[p.UpstreamId] = 0;
+        p.UpstreamId = 0;
+        p.InUse = false;
+        p.Reply = null;
+        _free.Push(slot);
+    }
+
+    /// <summary>Sends an answer with the client's id to a UDP client; one too large for it becomes an empty TC answer.</summary>
+    private void Deliver(Socket reply, SocketAddress client, scoped ReadOnlySpan<byte> answer, int limit, ushort qtype, int rcode, long start)
+    {
+        Span<byte> small = stackalloc byte[DnsHeader.ClassicUdpSize];
+        scoped ReadOnlySpan<byte> payload = answer;
+        if (answer.Length > limit)
+        {
+            int n = _answerer.WriteTruncated(answer, small);
+            payload = small.Slice(0, n);
+        }
+        try
+        {
+            reply.SendTo(payload, SocketFlags.None, client);
+            _metrics.Answered(qtype, rcode, AnswerPath.Forward, start);
+        }
+        catch (SocketException e)
+        {
+            _metrics.Dropped("send_error");
+            _log.LogDebug("Sending a forwarded answer failed: {Error}", e.SocketErrorCode);
+        }
+        catch (ObjectDisposedException)
+        {
+            _metrics.Dropped("listener_closed"); // the sandbox detached while the query was upstream
+        }
+    }
+
+    private async Task TruncatedRetryAsync(Upstream u, byte[] query, byte[] key, ushort clientId, ushort qtype, Socket reply, SocketAddress client, int limit, long start)
+    {
+        try
+        {
+            long deadline = start + Ticks(_options.ForwardTimeout);
+            var answer = await QueryTcpAsync(u, query, key, deadline).ConfigureAwait(false);
+            Span<byte> buf = answer is null ? new byte[DnsHeader.ClassicUdpSize] : answer;
+            int length;
+            int rcode;
+            if (answer is null)
+            {
+                BinaryPrimitives.WriteUInt16BigEndian(query, clientId);
+                length = _answerer.WriteErrorFor(query, buf, ResponseCode.ServFail);
+                rcode = ResponseCode.ServFail;
+            }
+            else
+            {
+                _cache.Store(key, answer);
+                length = answer.Length;
+                rcode = answer[3] & DnsHeader.RcodeMask;
+            }
+            if (length == 0) return;
+            BinaryPrimitives.WriteUInt16BigEndian(buf, clientId);
+            Deliver(reply, client, buf.Slice(0, length), limit, qtype, rcode, start);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _tcpInFlight);
+        }
+    }
+
+    /// <summary>
+    /// Forwards a TCP client's query over TCP, trying healthy upstreams in order until the timeout.
+    /// Returns the answer with the client's id, or null when every upstream failed (the caller answers SERVFAIL),
+    /// or throws <see cref="ForwarderBusyException"/> past the in-flight limit.
+    /// </summary>
+    public async Task<byte[]?> ForwardTcpAsync(byte[] query, byte[] key, CancellationToken cancel)
+    {
+        lock (_gate)
+        {
+            if (_slots.Length - _free.Count + _tcpInFlight >= _options.MaxInFlight) throw new ForwarderBusyException();
+            _tcpInFlight++;
+        }
+        try
+        {
+            ushort clientId = BinaryPrimitives.ReadUInt16BigEndian(query);
+            long deadline = _time.GetTimestamp() + Ticks(_options.ForwardTimeout);
+            int tried = 0;
+            while (!cancel.IsCancellationRequested)
+            {
+                int up;
+                lock (_gate) up = NextUpstream(tried, _time.GetTimestamp());
+                if (up < 0 || _time.GetTimestamp() >= deadline) return null;
+                if (up < 32) tried |= 1 << up;
+                var answer = await QueryTcpAsync(_upstreams[up], query, key, deadline).ConfigureAwait(false);
+                if (answer is null) continue;
+                int rcode = answer[3] & DnsHeader.RcodeMask;
+                if (rcode is ResponseCode.ServFail or ResponseCode.Refused)
+                {
+                    lock (_gate) Failed(_upstreams[up], rcode == ResponseCode.ServFail ? "servfail" : "refused_rcode");
+                    int next;
+                    lock (_gate) next = NextUpstream(tried, _time.GetTimestamp());
+                    if (next >= 0) continue;
+                }
+                _cache.Store(key, answer);
+                BinaryPrimitives.WriteUInt16BigEndian(answer, clientId);
+                return answer;
+            }
+            return null;
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _tcpInFlight);
+        }
+    }
+
+    /// <summary>One query over a fresh TCP connection; null on any failure, which is counted against the upstream.</summary>
+    private async Task<byte[]?> QueryTcpAsync(Upstream u, byte[] query, byte[] key, long deadline)
+    {
+        var remaining = TimeSpan.FromSeconds(Math.Max(0, deadline - _time.GetTimestamp()) / (double)_time.TimestampFrequency);
+        using var cts = new CancellationTokenSource(remaining);
+        var msg = new byte[query.Length + 2];
+        BinaryPrimitives.WriteUInt16BigEndian(msg, (ushort)query.Length);
+        query.CopyTo(msg, 2);
+        ushort id = (ushort)RandomNumberGenerator.GetInt32(1, 65536);
+        BinaryPrimitives.WriteUInt16BigEndian(msg.AsSpan(2), id);
+        ushort qtype = BinaryPrimitives.ReadUInt16BigEndian(key.AsSpan(key.Length - 5));
+        ushort qclass = BinaryPrimitives.ReadUInt16BigEndian(key.AsSpan(key.Length - 3));
+        try
+        {
+            using var s = new Socket(u.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            await s.ConnectAsync(u.EndPoint, cts.Token).ConfigureAwait(false);
+            await s.SendAsync(msg, SocketFlags.None, cts.Token).ConfigureAwait(false);
+            var lenBuf = new byte[2];
+            await ReadExactlyAsync(s, lenBuf, cts.Token).ConfigureAwait(false);
+            int len = BinaryPrimitives.ReadUInt16BigEndian(lenBuf);
+            var answer = new byte[len];
+            await ReadExactlyAsync(s, answer, cts.Token).ConfigureAwait(false);
+            if (len < DnsHeader.Size || BinaryPrimitives.ReadUInt16BigEndian(answer) != id
+                || !ResponseScanner.QuestionMatches(answer, key.AsSpan(0, key.Length - 5), qtype, qclass))
+            {
+                lock (_gate) Failed(u, "tcp_mismatch");
+                return null;
+            }
+            lock (_gate) u.Failures = 0;
+            return answer;
+        }
+        catch (OperationCanceledException)
+        {
+            lock (_gate) Failed(u, "tcp_timeout");
+            return null;
+        }
+        catch (SocketException e)
+        {
+            lock (_gate) Failed(u, "tcp_" + Reason(e.SocketErrorCode));
+            return null;
+        }
+        catch (EndOfStreamException)
+        {
+            lock (_gate) Failed(u, "tcp_closed");
+            return null;
+        }
+    }
+
+    internal static async Task ReadExactlyAsync(Socket s, Memory<byte> buffer, CancellationToken cancel)
+    {
+        int read = 0;
+        while (read < buffer.Length)
+        {
+            int n = await s.ReceiveAsync(buffer.Slice(read), SocketFlags.None, cancel).ConfigureAwait(false);
+            if (n == 0) throw new EndOfStreamException();
+            read += n;
+        }
+    }
+
+    /// <summary>Moves expired attempts on to the next upstream, or answers SERVFAIL when none is left.</summary>
+    private void Sweep()
+    {
+        if (_disposed) return;
+        List<(Socket Reply, SocketAddress Client, byte[] Query, int Limit, ushort QType, long Start)>? failed = null;
+        Span<byte> rnd = stackalloc byte[2];
+        lock (_gate)
+        {
+            long now = _time.GetTimestamp();
+            for (int slot = 0; slot < _slots.Length; slot++)
+            {
+                var p = _slots[slot];
+                if (!p.InUse || now < p.AttemptDeadline) continue;
+                if (!p.Counted) Failed(_upstreams[p.Upstream], "timeout");
+                int next = now < p.Deadline ? NextUpstream(p.Tried, now) : -1;
+                if (next >= 0)
+                {
+                    Send(slot, p, next, now, rnd);
+                    continue;
+                }
+                var client = new SocketAddress(p.Client.Family, p.Client.Size);
+                p.Client.Buffer.Span.Slice(0, p.Client.Size).CopyTo(client.Buffer.Span);
+                var query = p.Query.AsSpan(0, p.QueryLength).ToArray();
+                BinaryPrimitives.WriteUInt16BigEndian(query, p.ClientId);
+                (failed ??= []).Add((p.Reply!, client, query, p.ClientLimit, p.QType, p.Start));
+                Release(slot, p);
+            }
+            _metrics.InFlight(_slots.Length - _free.Count + _tcpInFlight);
+        }
+        if (failed is null) return;
+        var buf = new byte[DnsHeader.ClassicUdpSize];
+        foreach (var f in failed)
+        {
+            int n = _answerer.WriteErrorFor(f.Query, buf, ResponseCode.ServFail);
+            if (n > 0) Deliver(f.Reply, f.Client, buf.AsSpan(0, n), f.Limit, f.QType, ResponseCode.ServFail, f.Start);
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _sweeper.Dispose();
+        foreach (var u in _upstreams)
+        {
+            u.Udp.Dispose();
+            u.Receiver?.Join(TimeSpan.FromSeconds(2));
+        }
+    }
+}
+
+/// <summary>The forwarder has <see cref="ResolverOptions.MaxInFlight"/> queries outstanding; the client gets REFUSED.</summary>
+public sealed class ForwarderBusyException() : Exception("DNS forwarder in-flight limit reached");

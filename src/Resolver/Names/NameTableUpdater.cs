@@ -1,0 +1,137 @@
+using Discovery.Model;
+using Microsoft.Extensions.Logging;
+
+namespace Discovery.Resolver.Names;
+
+/// <summary>
+/// Keeps <see cref="Current"/> equal to the catalog's endpoints: builds a table from the watch's snapshot, then
+/// drains the change feed in batches and swaps in a rebuilt table after each batch. Readers only read the reference.
+/// </summary>
+public sealed class NameTableUpdater : IDisposable
+{
+    private readonly CatalogWatch _watch;
+    private readonly string _clusterDomain;
+    private readonly ILogger _log;
+    private readonly DnsMetrics _metrics;
+    private readonly Dictionary<string, EndpointRecord> _endpoints = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _loop;
+    private readonly object _waitGate = new();
+    private readonly List<(long Version, TaskCompletionSource Done)> _waiters = [];
+    private NameTable _current = NameTable.Empty;
+    private long _appliedVersion;
+
+    public NameTableUpdater(CatalogWatch watch, string clusterDomain, ILogger log, DnsMetrics metrics)
+    {
+        _watch = watch;
+        _clusterDomain = clusterDomain;
+        _log = log;
+        _metrics = metrics;
+        foreach (var entry in watch.Snapshot.Table(Tables.Endpoints)) Upsert(entry);
+        Publish(watch.Snapshot.Version);
+        _loop = Task.Run(RunAsync);
+    }
+
+    /// <summary>The table now. Never null; swapped atomically.</summary>
+    public NameTable Current => Volatile.Read(ref _current);
+
+    /// <summary>The catalog version the current table reflects.</summary>
+    public long AppliedVersion => Interlocked.Read(ref _appliedVersion);
+
+    /// <summary>Completes once the table reflects catalog version <paramref name="version"/> or later.</summary>
+    public Task WaitForVersionAsync(long version, CancellationToken cancel = default)
+    {
+        lock (_waitGate)
+        {
+            if (AppliedVersion >= version) return Task.CompletedTask;
+            var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiters.Add((version, tcs));
+            return tcs.Task.WaitAsync(cancel);
+        }
+    }
+
+    private async Task RunAsync()
+    {
+        var reader = _watch.Changes;
+        try
+        {
+            while (await reader.WaitToReadAsync(_stop.Token).ConfigureAwait(false))
+            {
+                long version = AppliedVersion;
+                bool endpointsChanged = false;
+                while (reader.TryRead(out var change))
+                {
+                    version = change.Version;
+                    if (change.Current.Table != Tables.Endpoints) continue;
+                    endpointsChanged = true;
+                    if (change.Live) Upsert(change.Current);
+                    else _endpoints.Remove(change.Current.Key);
+                }
+                if (endpointsChanged) Publish(version);
+                else SetApplied(version);
+            }
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+            // Disposed.
+        }
+        catch (Exception e)
+        {
+            _log.LogCritical(e, "DNS name table updater stopped; names will go stale");
+            throw;
+        }
+    }
+
+    private void Upsert(CatalogEntry entry)
+    {
+        try
+        {
+            var record = RecordCodec.DecodeEndpoint(entry.Value.Span);
+            _endpoints[entry.Key] = record;
+        }
+        catch (RecordFormatException e)
+        {
+            _metrics.Dropped("bad_endpoint_record");
+            _log.LogWarning("Endpoint {Endpoint} from {Node} has an undecodable record and gets no DNS names: {Error}", entry.Key, entry.Owner, e.Message);
+            _endpoints.Remove(entry.Key);
+        }
+    }
+
+    private void Publish(long version)
+    {
+        var table = NameTableBuilder.Build(_endpoints.Values, _clusterDomain, version,
+            (ep, name) => _log.LogWarning("Endpoint {Endpoint} on {Network}: '{Name}' is not a valid DNS name; skipped", ep.ShortId, ep.Network, name));
+        Volatile.Write(ref _current, table);
+        _metrics.TableRebuilt(table.Count);
+        SetApplied(version);
+    }
+
+    private void SetApplied(long version)
+    {
+        Interlocked.Exchange(ref _appliedVersion, version);
+        lock (_waitGate)
+        {
+            for (int i = _waiters.Count - 1; i >= 0; i--)
+            {
+                if (_waiters[i].Version > version) continue;
+                _waiters[i].Done.TrySetResult();
+                _waiters.RemoveAt(i);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _watch.Dispose();
+        try
+        {
+            _loop.Wait(TimeSpan.FromSeconds(2));
+        }
+        catch (AggregateException e) when (e.InnerException is OperationCanceledException)
+        {
+            // The loop saw the cancellation first.
+        }
+        _stop.Dispose();
+    }
+}
