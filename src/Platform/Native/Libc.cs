@@ -75,6 +75,12 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "ioctl", SetLastError = true)]
     public static partial int Ioctl(int fd, ulong request);
 
+    [LibraryImport(Lib, EntryPoint = "ioctl", SetLastError = true)]
+    public static partial int Ioctl(int fd, ulong request, void* arg);
+
+    // <linux/sockios.h>: interface name -> index, answered for the socket's own namespace.
+    public const ulong SIOCGIFINDEX = 0x8933;
+
     [LibraryImport(Lib, EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     public static partial int Statx(int dirfd, string path, int flags, uint mask, byte* buffer);
 

@@ -636,8 +636,16 @@ public sealed class Rtnetlink : IDisposable
     private int IndexOf(string op, string ifname)
     {
         CheckIfname(ifname);
-        var link = GetLink(ifname);
-        return link?.Index ?? throw new NetlinkException(op, ifname, Errno.ENODEV, "no such link");
+        int index;
+        try
+        {
+            lock (_gate) index = _socket.IndexOf(ifname);
+        }
+        catch (IOException ex)
+        {
+            throw new NetlinkException(op, ifname, ex.Message);
+        }
+        return index > 0 ? index : throw new NetlinkException(op, ifname, Errno.ENODEV, "no such link");
     }
 
     private static void CheckIfname(string name)
