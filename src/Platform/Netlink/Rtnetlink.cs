@@ -469,7 +469,7 @@ public sealed class Rtnetlink : IDisposable
                 catch (Exception ex) when (ex is IOException or TimeoutException)
                 {
                     Observer?.Invoke(OpName(ops[start].Kind), false);
-                    throw new NetlinkException(OpName(ops[start].Kind), $"batch of {ops.Count}: {ex.Message}", 0);
+                    throw new NetlinkException(OpName(ops[start].Kind), $"batch of {ops.Count}", ex.Message);
                 }
             }
             var observer = Observer;
