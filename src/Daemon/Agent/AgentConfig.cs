@@ -1,0 +1,89 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Discovery.Daemon.Agent;
+
+/// <summary>
+/// Agent settings. Precedence, lowest first: built-in defaults, the JSON file (--config), DISCOVERY_* environment
+/// variables, command-line flags. The JSON keys are the property names in camelCase; the variables are
+/// DISCOVERY_ + the name in upper snake case (DISCOVERY_DATA_DIR).
+/// </summary>
+public sealed class AgentConfig
+{
+    public string Node { get; set; } = Environment.MachineName;
+    public string DataDir { get; set; } = "/var/lib/discovery";
+    public string ApiSocket { get; set; } = Defaults.ApiSocket;
+    public string Metrics { get; set; } = "127.0.0.1:9653";
+    /// <summary>Prefix of the namespaces the agent creates; tests and the lab make it unique.</summary>
+    public string NetnsPrefix { get; set; } = "dsc-";
+    /// <summary>Underlay address of this host (VXLAN local end); also the gossip advertise address later.</summary>
+    public string? Advertise { get; set; }
+    public int UnderlayMtu { get; set; } = 1500;
+    public double ClaimSettleSeconds { get; set; } = 1.0;
+    public string DefaultPool { get; set; } = "198.19.0.0/16";
+    public string LogLevel { get; set; } = "Information";
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    };
+
+    /// <summary>Builds the configuration from the three sources. Throws <see cref="ConfigException"/> with a clear line.</summary>
+    public static AgentConfig Load(string? file, IReadOnlyDictionary<string, string?> environment, IReadOnlyDictionary<string, string?> flags)
+    {
+        var cfg = new AgentConfig();
+        if (file is not null)
+        {
+            if (!File.Exists(file)) throw new ConfigException($"config file {file} not found");
+            try { cfg = JsonSerializer.Deserialize<AgentConfig>(File.ReadAllText(file), Json) ?? cfg; }
+            catch (JsonException ex) { throw new ConfigException($"config file {file}: {ex.Message}"); }
+        }
+        foreach (var p in typeof(AgentConfig).GetProperties())
+        {
+            var envName = "DISCOVERY_" + string.Concat(p.Name.Select((c, i) => i > 0 && char.IsUpper(c) ? "_" + c : c.ToString())).ToUpperInvariant();
+            if (environment.TryGetValue(envName, out var ev) && ev is not null) Set(cfg, p, ev, envName);
+        }
+        foreach (var (name, value) in flags)
+        {
+            if (value is null) continue;
+            var p = typeof(AgentConfig).GetProperties().FirstOrDefault(x => string.Equals(x.Name, name.Replace("-", ""), StringComparison.OrdinalIgnoreCase))
+                ?? throw new ConfigException($"unknown setting {name}");
+            Set(cfg, p, value, "--" + name);
+        }
+        cfg.Validate();
+        return cfg;
+    }
+
+    private static void Set(AgentConfig cfg, System.Reflection.PropertyInfo p, string value, string source)
+    {
+        try
+        {
+            var t = Nullable.GetUnderlyingType(p.PropertyType) ?? p.PropertyType;
+            p.SetValue(cfg, t == typeof(string) ? value : Convert.ChangeType(value, t, System.Globalization.CultureInfo.InvariantCulture));
+        }
+        catch (Exception ex) when (ex is FormatException or InvalidCastException or OverflowException)
+        {
+            throw new ConfigException($"{source}: '{value}' is not a valid {p.PropertyType.Name}");
+        }
+    }
+
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(Node)) throw new ConfigException("node name must not be empty");
+        if (!System.Net.IPEndPoint.TryParse(Metrics, out var m) || m.Port == 0) throw new ConfigException($"metrics address '{Metrics}' is not ADDR:PORT");
+        if (Advertise is not null && !System.Net.IPAddress.TryParse(Advertise, out _)) throw new ConfigException($"advertise address '{Advertise}' is not an IP address");
+        if (!System.Net.IPNetwork.TryParse(DefaultPool, out _)) throw new ConfigException($"default pool '{DefaultPool}' is not a CIDR");
+        if (UnderlayMtu is < 1280 or > 65535) throw new ConfigException($"underlay MTU {UnderlayMtu} is out of range 1280..65535");
+        if (ClaimSettleSeconds is < 0 or > 600) throw new ConfigException($"claim settle time {ClaimSettleSeconds}s is out of range 0..600");
+    }
+}
+
+public sealed class ConfigException(string message) : Exception(message);
+
+public static class Defaults
+{
+    public const string ApiSocket = "/run/discovery/agent.sock";
+}

@@ -1,0 +1,118 @@
+using System.Net;
+using Discovery.Daemon.Api;
+using Discovery.Model;
+using Discovery.Overlay;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+using Prometheus;
+
+namespace Discovery.Daemon.Agent;
+
+/// <summary>`discovery agent`: loads state, reconciles the kernel, then serves the API and metrics until SIGTERM/SIGINT.</summary>
+public static class AgentRunner
+{
+    public static async Task<int> RunAsync(AgentConfig cfg, CancellationToken stop)
+    {
+        using var loggerFactory = LoggerFactory.Create(b => b
+            .SetMinimumLevel(Enum.Parse<LogLevel>(cfg.LogLevel, ignoreCase: true))
+            .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; }));
+        var log = loggerFactory.CreateLogger("Discovery.Agent");
+        var provider = new ConsoleLoggerProviderShim(loggerFactory);
+
+        Directory.CreateDirectory(cfg.DataDir);
+        using var instance = AgentLock.Acquire(cfg.DataDir);
+        var catalog = new Catalog(cfg.Node);
+        var file = new CatalogFile(cfg.DataDir);
+        var loaded = file.Load(catalog);
+        log.LogInformation("node {Node}: {Entries} entries loaded from {Path}", cfg.Node, loaded, file.Path);
+        AgentMetrics.Install(catalog);
+
+        var options = new OverlayOptions
+        {
+            Node = cfg.Node,
+            NetnsPrefix = cfg.NetnsPrefix,
+            Vtep = cfg.Advertise is null ? null : IPAddress.Parse(cfg.Advertise),
+            UnderlayMtu = cfg.UnderlayMtu,
+            ClaimSettle = TimeSpan.FromSeconds(cfg.ClaimSettleSeconds),
+            DefaultPool = IPNetwork.Parse(cfg.DefaultPool),
+            FaultPoint = FaultInjection(log),
+        };
+        if (options.Vtep is null)
+            log.LogWarning("no --advertise address: single-host mode, VXLAN peers cannot reach this host");
+        var overlay = new OverlayService(catalog, options, TimeProvider.System, () => file.Save(catalog), loggerFactory.CreateLogger<OverlayService>());
+        await overlay.ReconcileAsync(stop);
+
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(cfg.ApiSocket))!);
+        if (File.Exists(cfg.ApiSocket)) File.Delete(cfg.ApiSocket); // a stale socket of a dead agent; AgentLock proved none runs
+        await using var api = ApiServer.Build(cfg.ApiSocket, overlay, cfg.Node, provider);
+        await using var metrics = BuildMetricsServer(cfg.Metrics, provider);
+        await api.StartAsync(stop);
+        File.SetUnixFileMode(cfg.ApiSocket, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
+        await metrics.StartAsync(stop);
+        AgentMetrics.Ready.Set(1);
+        log.LogInformation("agent {Node} ready: api {Socket}, metrics http://{Metrics}/metrics", cfg.Node, cfg.ApiSocket, cfg.Metrics);
+
+        try { await Task.Delay(Timeout.Infinite, stop); }
+        catch (OperationCanceledException) { log.LogInformation("agent {Node} stopping", cfg.Node); }
+        AgentMetrics.Ready.Set(0);
+        await api.StopAsync(CancellationToken.None);
+        await metrics.StopAsync(CancellationToken.None);
+        if (File.Exists(cfg.ApiSocket)) File.Delete(cfg.ApiSocket);
+        return 0;
+    }
+
+    /// <summary>DISCOVERY_FAULT_PAUSE=point makes the agent stop dead at that point, for the kill -9 crash tests.</summary>
+    private static Action<string>? FaultInjection(ILogger log)
+    {
+        var pause = Environment.GetEnvironmentVariable("DISCOVERY_FAULT_PAUSE");
+        if (string.IsNullOrEmpty(pause)) return null;
+        log.LogWarning("fault injection is on: the agent will hang at {Point}", pause);
+        return point =>
+        {
+            if (point != pause) return;
+            log.LogWarning("fault injection: hanging at {Point}", point);
+            Thread.Sleep(Timeout.Infinite);
+        };
+    }
+
+    private static WebApplication BuildMetricsServer(string address, ILoggerProvider logs)
+    {
+        var ep = IPEndPoint.Parse(address);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddProvider(logs);
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        builder.WebHost.ConfigureKestrel(k => k.Listen(ep));
+        var app = builder.Build();
+        app.MapMetrics("/metrics");
+        app.MapGet("/healthz", () => Results.Text("ok\n"));
+        app.MapGet("/readyz", () => AgentMetrics.Ready.Value == 1 ? Results.Text("ready\n") : Results.Text("not ready\n", statusCode: 503));
+        return app;
+    }
+
+    /// <summary>Lets the web hosts log through the agent's logger factory.</summary>
+    private sealed class ConsoleLoggerProviderShim(ILoggerFactory factory) : ILoggerProvider
+    {
+        public ILogger CreateLogger(string categoryName) => factory.CreateLogger(categoryName);
+        public void Dispose() { }
+    }
+}
+
+/// <summary>One agent per data directory: an exclusive lock file, released by the kernel if the process dies.</summary>
+public sealed class AgentLock : IDisposable
+{
+    private readonly FileStream _lock;
+    private AgentLock(FileStream s) => _lock = s;
+
+    public static AgentLock Acquire(string dataDir)
+    {
+        var path = Path.Combine(dataDir, "agent.lock");
+        try { return new AgentLock(new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None)); }
+        catch (IOException ex) { throw new ConfigException($"another agent is already running with data directory {dataDir} ({ex.Message})"); }
+    }
+
+    public void Dispose() => _lock.Dispose();
+}

@@ -1,0 +1,54 @@
+using System.Text.Json;
+using Discovery.Model;
+
+namespace Discovery.Daemon.Agent;
+
+/// <summary>
+/// Keeps this node's own catalog entries (tombstones included, so deletes survive a restart) in the data directory.
+/// Writes go to a temporary file that is flushed and renamed over the old one: a crash leaves either version, never half.
+/// </summary>
+public sealed class CatalogFile(string dataDir)
+{
+    private const int FormatVersion = 1;
+    public string Path { get; } = System.IO.Path.Combine(dataDir, "catalog.json");
+
+    private sealed record Entry(string Table, string Key, string Owner, ulong Lamport, bool Tombstone, string Value);
+    private sealed record Document(int Version, string Node, List<Entry> Entries);
+
+    public void Save(Catalog catalog)
+    {
+        Directory.CreateDirectory(dataDir);
+        var own = catalog.AllEntries().Where(e => e.Owner == catalog.LocalNode)
+            .Select(e => new Entry(e.Table, e.Key, e.Owner, e.Lamport, e.Tombstone, Convert.ToBase64String(e.Value.Span)))
+            .ToList();
+        var tmp = Path + ".tmp";
+        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            JsonSerializer.Serialize(fs, new Document(FormatVersion, catalog.LocalNode, own));
+            fs.Flush(flushToDisk: true);
+        }
+        File.Move(tmp, Path, overwrite: true);
+    }
+
+    /// <summary>Merges the saved entries into <paramref name="catalog"/>; returns how many. A missing file is a first start.</summary>
+    public int Load(Catalog catalog)
+    {
+        if (!File.Exists(Path)) return 0;
+        Document doc;
+        try
+        {
+            using var fs = File.OpenRead(Path);
+            doc = JsonSerializer.Deserialize<Document>(fs) ?? throw new ConfigException($"{Path} is empty");
+        }
+        catch (JsonException ex)
+        {
+            throw new ConfigException($"state file {Path} is corrupt ({ex.Message}); move it away to start fresh (the agent then forgets its endpoints)");
+        }
+        if (doc.Version != FormatVersion) throw new ConfigException($"state file {Path} has format version {doc.Version}; this agent reads {FormatVersion}");
+        if (doc.Node != catalog.LocalNode)
+            throw new ConfigException($"state file {Path} belongs to node {doc.Node}, not {catalog.LocalNode}; use that node name or another --data-dir");
+        foreach (var e in doc.Entries)
+            catalog.Merge(new CatalogEntry(e.Table, e.Key, e.Owner, e.Lamport, e.Tombstone, Convert.FromBase64String(e.Value)));
+        return doc.Entries.Count;
+    }
+}

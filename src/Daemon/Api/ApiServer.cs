@@ -1,0 +1,116 @@
+using System.Text.Json;
+using Discovery.Daemon.Agent;
+using Discovery.Overlay;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Discovery.Daemon.Api;
+
+/// <summary>The local HTTP+JSON API on a unix socket, used by the CLI and the CNI plugin.</summary>
+public static class ApiServer
+{
+    public static WebApplication Build(string socketPath, OverlayService overlay, string node, ILoggerProvider logs)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddProvider(logs);
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(socketPath));
+        var app = builder.Build();
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Discovery.Api");
+
+        app.Use(async (ctx, next) =>
+        {
+            try { await next(ctx); }
+            catch (OverlayException ex)
+            {
+                await WriteError(ctx, Status(ex.Kind), ex.Message);
+                if (ex.Kind == OverlayErrorKind.Kernel) log.LogError(ex, "{Method} {Path} failed in the kernel", ctx.Request.Method, ctx.Request.Path);
+            }
+            catch (BadRequestException ex) { await WriteError(ctx, 400, ex.Message); }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                log.LogError(ex, "{Method} {Path} failed", ctx.Request.Method, ctx.Request.Path);
+                await WriteError(ctx, 500, "internal error: " + ex.Message);
+            }
+            finally
+            {
+                var route = (ctx.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "unmatched";
+                AgentMetrics.ApiRequests.WithLabels($"{ctx.Request.Method} {route}", ctx.Response.StatusCode.ToString()).Inc();
+            }
+        });
+
+        app.MapGet("/v1/info", () => Results.Json(new InfoView(node, Version(), true), ApiJson.Options));
+        app.MapGet("/v1/networks", () => Results.Json(overlay.Networks().Select(n => View(overlay, n)), ApiJson.Options));
+        app.MapGet("/v1/networks/{name}", (string name) => Results.Json(View(overlay, overlay.GetNetwork(name)), ApiJson.Options));
+        app.MapPost("/v1/networks", async (HttpContext ctx) =>
+        {
+            var req = await Read<CreateNetworkRequest>(ctx);
+            Require(req.Name, "name");
+            var net = await overlay.CreateNetworkAsync(req, ctx.RequestAborted);
+            return Results.Json(View(overlay, net), ApiJson.Options, statusCode: 201);
+        });
+        app.MapDelete("/v1/networks/{name}", async (string name, HttpContext ctx) =>
+        {
+            await overlay.RemoveNetworkAsync(name, ctx.RequestAborted);
+            return Results.NoContent();
+        });
+        app.MapGet("/v1/endpoints", (string? network) => Results.Json(overlay.Endpoints(network).Select(EndpointView.From), ApiJson.Options));
+        app.MapPost("/v1/attach", async (HttpContext ctx) =>
+        {
+            var req = await Read<AttachRequest>(ctx);
+            Require(req.Netns, "netns"); Require(req.Network, "network"); Require(req.Name, "name");
+            var ep = await overlay.AttachAsync(req, ctx.RequestAborted);
+            return Results.Json(EndpointView.From(ep), ApiJson.Options);
+        });
+        app.MapPost("/v1/detach", async (HttpContext ctx) =>
+        {
+            var req = await Read<DetachRequest>(ctx);
+            Require(req.Netns, "netns"); Require(req.Network, "network");
+            var ep = await overlay.DetachAsync(req, ctx.RequestAborted);
+            return Results.Json(EndpointView.From(ep), ApiJson.Options);
+        });
+        return app;
+    }
+
+    public static string Version() =>
+        typeof(ApiServer).Assembly.GetName().Version?.ToString() ?? "unknown";
+
+    private static NetworkView View(OverlayService overlay, Model.NetworkSpec n) => NetworkView.From(n, overlay.Endpoints(n.Name).Count);
+
+    private static int Status(OverlayErrorKind kind) => kind switch
+    {
+        OverlayErrorKind.Invalid => 400,
+        OverlayErrorKind.NotFound => 404,
+        OverlayErrorKind.Conflict or OverlayErrorKind.Exhausted => 409,
+        _ => 500,
+    };
+
+    private static async Task<T> Read<T>(HttpContext ctx)
+    {
+        try
+        {
+            return await JsonSerializer.DeserializeAsync<T>(ctx.Request.Body, ApiJson.Options, ctx.RequestAborted)
+                ?? throw new BadRequestException("request body is empty");
+        }
+        catch (JsonException ex) { throw new BadRequestException($"bad request body: {ex.Message}"); }
+    }
+
+    private static void Require(string? value, string field)
+    {
+        if (string.IsNullOrWhiteSpace(value)) throw new BadRequestException($"missing field '{field}'");
+    }
+
+    private static async Task WriteError(HttpContext ctx, int status, string message)
+    {
+        if (ctx.Response.HasStarted) return;
+        ctx.Response.StatusCode = status;
+        await ctx.Response.WriteAsJsonAsync(new ErrorView(message), ApiJson.Options);
+    }
+}
+
+public sealed class BadRequestException(string message) : Exception(message);

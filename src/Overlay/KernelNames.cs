@@ -1,0 +1,26 @@
+namespace Discovery.Overlay;
+
+/// <summary>The names of everything the overlay creates in the kernel. Reconciliation finds its own objects by these names.</summary>
+public sealed class KernelNames(OverlayOptions options)
+{
+    /// <summary>Prefix of this node's overlay namespaces; everything after it is the network name.</summary>
+    public string NetworkNamespacePrefix { get; } = $"{options.NetnsPrefix}{options.Node}-";
+
+    public string NetworkNamespace(string network) => NetworkNamespacePrefix + network;
+
+    public const string Bridge = "br0";
+    public const string Vxlan = "vxlan0";
+
+    /// <summary>Host end of an endpoint's veth, inside the network namespace: "ve" + 11 id chars (15-char limit).</summary>
+    public static string HostVeth(string endpointId) => "ve" + endpointId[..11];
+
+    public static bool IsHostVeth(string link) => link.StartsWith("ve", StringComparison.Ordinal) && link.Length == 13;
+
+    /// <summary>Name the container end has between creation and its rename to the requested ifname.</summary>
+    public static string TemporaryPeer(string endpointId) => "vc" + endpointId[..11];
+
+    /// <summary>The VXLAN device lives under this name in the host namespace only between creation and its move.</summary>
+    public static string TemporaryVxlan(int vni) => $"dvx{vni}";
+
+    public static bool IsTemporaryVxlan(string link) => link.StartsWith("dvx", StringComparison.Ordinal);
+}

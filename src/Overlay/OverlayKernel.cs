@@ -1,0 +1,192 @@
+using System.Net;
+using Discovery.Model;
+using Discovery.Platform;
+using Microsoft.Extensions.Logging;
+
+namespace Discovery.Overlay;
+
+/// <summary>
+/// The thin kernel shell of the overlay: one namespace per network with br0 and vxlan0, and a veth per endpoint.
+/// Every method is idempotent and either completes or rolls back what it created.
+/// </summary>
+public sealed class OverlayKernel(OverlayOptions options, ILogger logger)
+{
+    private readonly KernelNames _names = new(options);
+
+    public KernelNames Names => _names;
+
+    /// <summary>Makes sure the network's namespace exists and holds br0 (gateway address) and vxlan0 (VNI, nolearning, proxy).</summary>
+    public void EnsureNetwork(NetworkSpec net)
+    {
+        var nsName = _names.NetworkNamespace(net.Name);
+        var created = false;
+        if (!NetNs.Exists(nsName)) { NetNs.Create(nsName); created = true; }
+        try
+        {
+            using var ns = NetNs.Open(nsName);
+            using var nl = Rtnetlink.Open(ns);
+            // br_netfilter is built in here and defaults to on in new namespaces; bridged overlay traffic must not hit iptables.
+            foreach (var key in new[] { "net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables" })
+                if (ns.Run(() => File.Exists("/proc/sys/" + key.Replace('.', '/'))) && Sysctl.Read(ns, key).Trim() != "0")
+                    Sysctl.Write(ns, key, "0");
+            nl.SetLink("lo", up: true);
+            if (nl.GetLink(KernelNames.Bridge) is null) nl.CreateBridge(KernelNames.Bridge, net.Mtu);
+            nl.AddAddress(KernelNames.Bridge, net.Gateway, net.Subnet.PrefixLength);
+            nl.SetLink(KernelNames.Bridge, mtu: net.Mtu, up: true);
+            if (nl.GetLink(KernelNames.Vxlan) is null) CreateVxlan(net, ns);
+            nl.SetLink(KernelNames.Vxlan, mtu: net.Mtu, master: KernelNames.Bridge, up: true);
+        }
+        catch when (created)
+        {
+            NetNs.Delete(nsName);
+            throw;
+        }
+    }
+
+    // The VXLAN device is created in the host namespace so its socket and route lookups use the underlay, then moved in.
+    private void CreateVxlan(NetworkSpec net, NetNs target)
+    {
+        var tmp = KernelNames.TemporaryVxlan(net.Vni);
+        using var host = Rtnetlink.Open(NetNs.Host);
+        host.TryDeleteLink(tmp); // a leftover of a crash between create and move
+        host.CreateVxlan(tmp, new VxlanOptions(net.Vni, options.VxlanPort, options.Vtep, Learning: false, Proxy: true, Mtu: net.Mtu));
+        try
+        {
+            host.MoveLink(tmp, target, KernelNames.Vxlan);
+        }
+        catch
+        {
+            host.TryDeleteLink(tmp);
+            throw;
+        }
+    }
+
+    public bool RemoveNetwork(string network) => NetNs.Delete(_names.NetworkNamespace(network));
+
+    /// <summary>Creates the endpoint's veth: the container end named <paramref name="ifname"/> with IP, MAC and MTU; the host end on br0.</summary>
+    public void CreateEndpoint(NetworkSpec net, EndpointRecord ep, NetNs container)
+    {
+        using var ns = NetNs.Open(_names.NetworkNamespace(net.Name));
+        using var nl = Rtnetlink.Open(ns);
+        using var ctr = Rtnetlink.Open(container);
+        var hostEnd = KernelNames.HostVeth(ep.Id);
+        var peer = KernelNames.TemporaryPeer(ep.Id);
+        nl.TryDeleteLink(hostEnd);
+        nl.CreateVeth(hostEnd, peer, container, net.Mtu);
+        try
+        {
+            ctr.SetLink(peer, newName: ep.Ifname, mac: MacAddress.Parse(ep.Mac), mtu: net.Mtu);
+            ctr.AddAddress(ep.Ifname, ep.Address, net.Subnet.PrefixLength);
+            options.FaultPoint?.Invoke("attach-after-veth");
+            ctr.SetLink(ep.Ifname, up: true);
+            ctr.SetLink("lo", up: true);
+            nl.SetLink(hostEnd, master: KernelNames.Bridge, mtu: net.Mtu, up: true);
+        }
+        catch
+        {
+            // Deleting one end of a veth deletes both: nothing half-done stays behind.
+            nl.TryDeleteLink(hostEnd);
+            throw;
+        }
+    }
+
+    public static bool HasInterface(NetNs container, string ifname)
+    {
+        using var ctr = Rtnetlink.Open(container);
+        return ctr.GetLink(ifname) is not null;
+    }
+
+    /// <summary>Removes the endpoint's veth. Safe when either end, or the container namespace, is already gone.</summary>
+    public void RemoveEndpoint(EndpointRecord ep)
+    {
+        var nsName = _names.NetworkNamespace(ep.Network);
+        if (NetNs.Exists(nsName))
+        {
+            using var ns = NetNs.Open(nsName);
+            using var nl = Rtnetlink.Open(ns);
+            if (nl.TryDeleteLink(KernelNames.HostVeth(ep.Id))) return;
+        }
+        // Host end missing: remove a container end that still carries our MAC.
+        if (!TryOpen(ep.Netns, out var container)) return;
+        using (container)
+        {
+            using var ctr = Rtnetlink.Open(container);
+            var link = ctr.GetLink(ep.Ifname);
+            if (link is not null && MacAddress.Format(link.Mac) == ep.Mac) ctr.TryDeleteLink(ep.Ifname);
+        }
+    }
+
+    /// <summary>True if both ends of the endpoint's veth exist as attach left them.</summary>
+    public bool IsEndpointIntact(EndpointRecord ep)
+    {
+        var nsName = _names.NetworkNamespace(ep.Network);
+        if (!NetNs.Exists(nsName) || !TryOpen(ep.Netns, out var container)) return false;
+        using (container)
+        {
+            using var ns = NetNs.Open(nsName);
+            using var nl = Rtnetlink.Open(ns);
+            using var ctr = Rtnetlink.Open(container);
+            var host = nl.GetLink(KernelNames.HostVeth(ep.Id));
+            var br = nl.GetLink(KernelNames.Bridge);
+            var inner = ctr.GetLink(ep.Ifname);
+            return host is not null && br is not null && host.MasterIndex == br.Index
+                && inner is not null && MacAddress.Format(inner.Mac) == ep.Mac
+                && ctr.GetAddresses(ep.Ifname).Any(a => a.Address.Equals(ep.Address));
+        }
+    }
+
+    /// <summary>Host-end veths in the network's namespace that no endpoint in <paramref name="known"/> owns (a crash mid-attach).</summary>
+    public IReadOnlyList<string> RemoveOrphanVeths(string network, IReadOnlySet<string> known)
+    {
+        var nsName = _names.NetworkNamespace(network);
+        if (!NetNs.Exists(nsName)) return [];
+        using var ns = NetNs.Open(nsName);
+        using var nl = Rtnetlink.Open(ns);
+        var removed = new List<string>();
+        foreach (var link in nl.GetLinks())
+            if (KernelNames.IsHostVeth(link.Name) && !known.Contains(link.Name) && nl.TryDeleteLink(link.Name))
+                removed.Add(link.Name);
+        return removed;
+    }
+
+    /// <summary>VXLAN devices left in the host namespace by a crash between create and move.</summary>
+    public IReadOnlyList<string> RemoveStrayVxlans()
+    {
+        using var host = Rtnetlink.Open(NetNs.Host);
+        var removed = new List<string>();
+        foreach (var link in host.GetLinks())
+            if (link.Kind == "vxlan" && KernelNames.IsTemporaryVxlan(link.Name) && host.TryDeleteLink(link.Name))
+                removed.Add(link.Name);
+        return removed;
+    }
+
+    /// <summary>Names of the networks this node has a namespace for.</summary>
+    public IReadOnlyList<string> NetworkNamespaces()
+    {
+        const string dir = "/run/netns";
+        if (!Directory.Exists(dir)) return [];
+        return Directory.EnumerateFiles(dir)
+            .Select(Path.GetFileName)
+            .Where(n => n!.StartsWith(_names.NetworkNamespacePrefix, StringComparison.Ordinal))
+            .Select(n => n![_names.NetworkNamespacePrefix.Length..])
+            .ToList();
+    }
+
+    public static string NormalizeNetnsPath(string nameOrPath) =>
+        nameOrPath.Contains('/') ? nameOrPath : "/run/netns/" + nameOrPath;
+
+    private bool TryOpen(string path, out NetNs ns)
+    {
+        try
+        {
+            ns = NetNs.Open(path);
+            return true;
+        }
+        catch (NamespaceNotFoundException ex)
+        {
+            logger.LogDebug("namespace {Netns} is gone: {Reason}", path, ex.Message);
+            ns = null!;
+            return false;
+        }
+    }
+}

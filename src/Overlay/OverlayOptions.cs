@@ -1,0 +1,38 @@
+using System.Net;
+
+namespace Discovery.Overlay;
+
+/// <summary>Settings of the local overlay. Every name this agent creates in the kernel derives from these.</summary>
+public sealed class OverlayOptions
+{
+    /// <summary>This node's name; part of every overlay namespace name so several agents can share one machine (the lab).</summary>
+    public required string Node { get; init; }
+
+    /// <summary>Prefix of every namespace the agent creates under /run/netns. Tests set a unique run id here.</summary>
+    public string NetnsPrefix { get; init; } = "dsc-";
+
+    /// <summary>Underlay address of this host: the local end of every VXLAN tunnel. Null on a single host, where
+    /// endpoint records carry 127.0.0.1 as their VTEP (no peer can reach it, and none needs to).</summary>
+    public IPAddress? Vtep { get; init; }
+
+    /// <summary>IANA VXLAN port, as Docker and Linux use.</summary>
+    public int VxlanPort { get; init; } = 4789;
+
+    /// <summary>MTU of the underlay; the overlay gets 50 bytes less for the VXLAN header.</summary>
+    public int UnderlayMtu { get; init; } = 1500;
+
+    /// <summary>How long a new block claim must go unopposed before the block is used.</summary>
+    public TimeSpan ClaimSettle { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Where `network create` without --subnet takes a free /24 from.</summary>
+    public IPNetwork DefaultPool { get; init; } = IPNetwork.Parse("198.19.0.0/16");
+
+    /// <summary>The first VNI handed out when `network create` has no --vni (4096 and below are left to the operator).</summary>
+    public int FirstVni { get; init; } = 4097;
+
+    /// <summary>
+    /// Fault injection for crash tests: called with a point name ("attach-after-veth") in the middle of an
+    /// operation, so a test can kill the agent exactly there. Null in normal runs.
+    /// </summary>
+    public Action<string>? FaultPoint { get; init; }
+}

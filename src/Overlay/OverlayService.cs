@@ -1,0 +1,267 @@
+using System.Collections.Immutable;
+using System.Net;
+using System.Security.Cryptography;
+using Discovery.Model;
+using Discovery.Overlay.Ipam;
+using Discovery.Platform;
+using Microsoft.Extensions.Logging;
+
+namespace Discovery.Overlay;
+
+/// <summary>
+/// The local side of networks and endpoints: validates requests, allocates addresses, programs the kernel through
+/// <see cref="OverlayKernel"/> and records the result in the catalog. Operations are serialized and idempotent; a
+/// failure rolls back what the operation created, so the kernel and the catalog never disagree.
+/// </summary>
+public sealed class OverlayService
+{
+    private readonly Catalog _catalog;
+    private readonly OverlayOptions _options;
+    private readonly OverlayKernel _kernel;
+    private readonly AddressAllocator _ipam;
+    private readonly Action _persist;
+    private readonly ILogger _log;
+    // One mutation at a time: IPAM, kernel and catalog must move together.
+    private readonly SemaphoreSlim _lock = new(1, 1);
+
+    public OverlayService(Catalog catalog, OverlayOptions options, TimeProvider time, Action persist, ILogger<OverlayService> log)
+    {
+        _catalog = catalog;
+        _options = options;
+        _persist = persist;
+        _log = log;
+        _kernel = new OverlayKernel(options, log);
+        _ipam = new AddressAllocator(catalog, options, time, persist);
+    }
+
+    public OverlayKernel Kernel => _kernel;
+
+    public IReadOnlyList<NetworkSpec> Networks() =>
+        CatalogReader.Networks(_catalog.Snapshot().Entries.Values, ReportBad).OrderBy(n => n.Name, StringComparer.Ordinal).ToList();
+
+    public NetworkSpec GetNetwork(string name) =>
+        Networks().FirstOrDefault(n => n.Name == name)
+        ?? throw new OverlayException(OverlayErrorKind.NotFound, $"network {name} not found");
+
+    public IReadOnlyList<EndpointRecord> Endpoints(string? network = null)
+    {
+        if (network is not null) GetNetwork(network);
+        return CatalogReader.Endpoints(_catalog.Snapshot().Entries.Values, ReportBad)
+            .Where(e => network is null || e.Network == network)
+            .OrderBy(e => e.Network, StringComparer.Ordinal).ThenBy(e => e.Name, StringComparer.Ordinal).ToList();
+    }
+
+    public async Task<NetworkSpec> CreateNetworkAsync(CreateNetworkRequest req, CancellationToken ct)
+    {
+        Naming.CheckNetwork(req.Name);
+        await _lock.WaitAsync(ct);
+        try
+        {
+            var existing = Networks();
+            var spec = NetworkDefaults.Resolve(req, existing, _options);
+            Validated(spec.Validate);
+            if (existing.FirstOrDefault(n => n.Name == spec.Name) is { } same)
+            {
+                // Same name: idempotent if nothing the caller asked for differs.
+                if (!NetworkDefaults.Matches(req, same))
+                    throw new OverlayException(OverlayErrorKind.Conflict, $"network {req.Name} already exists with subnet {same.Subnet}, gateway {same.Gateway}, vni {same.Vni}");
+                _kernel.EnsureNetwork(same);
+                return same;
+            }
+            KernelCall(() => _kernel.EnsureNetwork(spec), $"create network {spec.Name}");
+            try
+            {
+                _catalog.Put(Tables.Networks, spec.Name, RecordCodec.Encode(spec));
+                _persist();
+            }
+            catch
+            {
+                _kernel.RemoveNetwork(spec.Name);
+                throw;
+            }
+            _log.LogInformation("network {Network} created: subnet {Subnet} gateway {Gateway} vni {Vni}", spec.Name, spec.Subnet, spec.Gateway, spec.Vni);
+            return spec;
+        }
+        finally { _lock.Release(); }
+    }
+
+    public async Task RemoveNetworkAsync(string name, CancellationToken ct)
+    {
+        await _lock.WaitAsync(ct);
+        try
+        {
+            var net = GetNetwork(name);
+            var attached = Endpoints(name);
+            if (attached.Count > 0)
+                throw new OverlayException(OverlayErrorKind.Conflict,
+                    $"network {name} has {attached.Count} active endpoint(s): {string.Join(", ", attached.Take(5).Select(e => e.Name))}; detach them first");
+            KernelCall(() => _kernel.RemoveNetwork(net.Name), $"remove network {name}");
+            _catalog.Delete(Tables.Networks, net.Name);
+            foreach (var (claim, entry) in CatalogReader.Claims(_catalog.AllEntries()))
+                if (claim.Network == net.Name && claim.Node == _options.Node) _catalog.Delete(Tables.Blocks, entry.Key);
+            _ipam.Forget(net.Name);
+            _persist();
+            _log.LogInformation("network {Network} removed", name);
+        }
+        finally { _lock.Release(); }
+    }
+
+    public async Task<EndpointRecord> AttachAsync(AttachRequest req, CancellationToken ct)
+    {
+        Naming.CheckEndpoint("container name", req.Name);
+        foreach (var a in req.Aliases ?? []) Naming.CheckEndpoint("alias", a);
+        if (req.Service is not null) Naming.CheckEndpoint("service name", req.Service);
+        var ifname = req.Ifname ?? "eth0";
+        Naming.CheckInterface(ifname);
+        IPAddress? requested = null;
+        if (req.Ip is not null && (!IPAddress.TryParse(req.Ip, out requested) || requested.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork))
+            throw new OverlayException(OverlayErrorKind.Invalid, $"invalid IPv4 address '{req.Ip}'");
+        var path = OverlayKernel.NormalizeNetnsPath(req.Netns);
+
+        await _lock.WaitAsync(ct);
+        try
+        {
+            var net = GetNetwork(req.Network);
+            using var container = OpenNamespace(path);
+            if (FindLocal(path, net.Name) is { } existing)
+            {
+                if (_kernel.IsEndpointIntact(existing))
+                {
+                    if (existing.Name != req.Name || existing.Ifname != ifname || (requested is not null && !requested.Equals(existing.Address)))
+                        throw new OverlayException(OverlayErrorKind.Conflict, $"namespace {req.Netns} is already attached to network {net.Name} as {existing.Name} ({existing.Address})");
+                    return existing;
+                }
+                _log.LogWarning("endpoint {Endpoint} of {Netns} on {Network} lost its kernel state; replacing it", existing.Name, path, net.Name);
+                _kernel.RemoveEndpoint(existing);
+                _catalog.Delete(Tables.Endpoints, existing.Id);
+                _persist();
+            }
+
+            if (OverlayKernel.HasInterface(container, ifname))
+                throw new OverlayException(OverlayErrorKind.Conflict, $"interface {ifname} already exists in namespace {req.Netns}");
+            var ip = await _ipam.AllocateAsync(net, requested, ct);
+            var ep = new EndpointRecord(
+                Id: RandomNumberGenerator.GetHexString(64, lowercase: true), Network: net.Name, Name: req.Name,
+                Aliases: [.. (req.Aliases ?? []).Distinct(StringComparer.OrdinalIgnoreCase)], Service: req.Service,
+                Address: ip, Address6: null, Mac: MacAddress.Format(MacAddress.FromIPv4(ip)), Node: _options.Node,
+                Vtep: _options.Vtep ?? IPAddress.Loopback, Netns: path, Ifname: ifname, Ports: ImmutableArray<ServicePort>.Empty, Disabled: false);
+
+            Validated(ep.Validate);
+            KernelCall(() => _kernel.EnsureNetwork(net), $"prepare network {net.Name}");
+            KernelCall(() => _kernel.CreateEndpoint(net, ep, container), $"attach {req.Netns} to {net.Name}");
+            try
+            {
+                _catalog.Put(Tables.Endpoints, ep.Id, RecordCodec.Encode(ep));
+                _persist();
+            }
+            catch
+            {
+                _kernel.RemoveEndpoint(ep);
+                throw;
+            }
+            _log.LogInformation("attached {Endpoint} ({Address}) in {Netns} to {Network}", ep.Name, ep.Address, path, net.Name);
+            return ep;
+        }
+        finally { _lock.Release(); }
+    }
+
+    public async Task<EndpointRecord> DetachAsync(DetachRequest req, CancellationToken ct)
+    {
+        var path = OverlayKernel.NormalizeNetnsPath(req.Netns);
+        await _lock.WaitAsync(ct);
+        try
+        {
+            GetNetwork(req.Network);
+            var ep = FindLocal(path, req.Network)
+                ?? throw new OverlayException(OverlayErrorKind.NotFound, $"namespace {req.Netns} is not attached to network {req.Network}");
+            KernelCall(() => _kernel.RemoveEndpoint(ep), $"detach {req.Netns} from {req.Network}");
+            _catalog.Delete(Tables.Endpoints, ep.Id);
+            _persist();
+            _log.LogInformation("detached {Endpoint} in {Netns} from {Network}", ep.Name, path, ep.Network);
+            return ep;
+        }
+        finally { _lock.Release(); }
+    }
+
+    /// <summary>
+    /// Adopts what an earlier run of this agent left in the kernel: keeps intact endpoints, drops records whose kernel
+    /// state is gone, removes veths and VXLAN devices no record owns (a crash mid-attach) and namespaces of removed networks.
+    /// </summary>
+    public async Task<ReconcileReport> ReconcileAsync(CancellationToken ct)
+    {
+        await _lock.WaitAsync(ct);
+        try
+        {
+            var adopted = new List<string>();
+            var dropped = new List<string>();
+            var orphans = new List<string>(_kernel.RemoveStrayVxlans());
+            var removedNs = new List<string>();
+            var networks = Networks().ToDictionary(n => n.Name);
+            var local = Endpoints().Where(e => e.Node == _options.Node).ToList();
+
+            foreach (var ep in local)
+            {
+                if (networks.TryGetValue(ep.Network, out var net) && NetNs.Exists(_kernel.Names.NetworkNamespace(net.Name)))
+                    _kernel.EnsureNetwork(net);
+                if (_kernel.IsEndpointIntact(ep)) { adopted.Add(ep.Name); continue; }
+                _log.LogWarning("endpoint {Endpoint} in {Netns} on {Network} is gone from the kernel; removing its record", ep.Name, ep.Netns, ep.Network);
+                _kernel.RemoveEndpoint(ep);
+                _catalog.Delete(Tables.Endpoints, ep.Id);
+                dropped.Add(ep.Name);
+            }
+
+            var live = local.Where(e => adopted.Contains(e.Name)).ToList();
+            foreach (var nsNetwork in _kernel.NetworkNamespaces())
+            {
+                if (!networks.ContainsKey(nsNetwork))
+                {
+                    _kernel.RemoveNetwork(nsNetwork);
+                    removedNs.Add(nsNetwork);
+                    continue;
+                }
+                var known = live.Where(e => e.Network == nsNetwork).Select(e => KernelNames.HostVeth(e.Id)).ToHashSet();
+                orphans.AddRange(_kernel.RemoveOrphanVeths(nsNetwork, known));
+            }
+            // Networks this node created keep their namespace, even with no endpoints.
+            foreach (var net in networks.Values)
+                if (_catalog.Get(Tables.Networks, net.Name)?.Owner == _options.Node) _kernel.EnsureNetwork(net);
+
+            if (dropped.Count > 0) _persist();
+            var report = new ReconcileReport(adopted, dropped, orphans, removedNs);
+            _log.LogInformation("reconciled: {Adopted} endpoints adopted, {Dropped} dropped, {Orphans} orphan links and {Namespaces} stale namespaces removed",
+                adopted.Count, dropped.Count, orphans.Count, removedNs.Count);
+            return report;
+        }
+        finally { _lock.Release(); }
+    }
+
+    private EndpointRecord? FindLocal(string netnsPath, string network) =>
+        Endpoints().FirstOrDefault(e => e.Node == _options.Node && e.Network == network && e.Netns == netnsPath);
+
+    private static NetNs OpenNamespace(string path)
+    {
+        try { return NetNs.Open(path); }
+        catch (NamespaceNotFoundException ex)
+        {
+            throw new OverlayException(OverlayErrorKind.NotFound, $"namespace {path} not found", ex);
+        }
+    }
+
+    // The Model's record rules are the last word on what may enter the catalog; check them before touching the kernel.
+    private static void Validated(Action validate)
+    {
+        try { validate(); }
+        catch (InvalidRecordException ex) { throw new OverlayException(OverlayErrorKind.Invalid, ex.Message, ex); }
+    }
+
+    // Kernel errors reach the operator as one line naming what we were doing and what the kernel said.
+    private static void KernelCall(Action action, string what)
+    {
+        try { action(); }
+        catch (NetlinkException ex) { throw new OverlayException(OverlayErrorKind.Kernel, $"{what}: {ex.Message}", ex); }
+        catch (NftException ex) { throw new OverlayException(OverlayErrorKind.Kernel, $"{what}: {ex.Message}", ex); }
+    }
+
+    private void ReportBad(CatalogEntry e, Exception ex) =>
+        _log.LogWarning("catalog entry {Table}/{Key} from {Owner} cannot be decoded: {Reason}", e.Table, e.Key, e.Owner, ex.Message);
+}

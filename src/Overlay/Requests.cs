@@ -1,0 +1,17 @@
+namespace Discovery.Overlay;
+
+/// <summary>`discovery network create`. Null fields take defaults.</summary>
+public sealed record CreateNetworkRequest(string Name, string? Subnet = null, string? Gateway = null, int? Vni = null);
+
+/// <summary>`discovery attach`.</summary>
+public sealed record AttachRequest(
+    string Netns, string Network, string Name, IReadOnlyList<string>? Aliases = null,
+    string? Service = null, string? Ip = null, string? Ifname = null);
+
+/// <summary>`discovery detach`.</summary>
+public sealed record DetachRequest(string Netns, string Network);
+
+/// <summary>What reconciliation on start found and did.</summary>
+public sealed record ReconcileReport(
+    IReadOnlyList<string> AdoptedEndpoints, IReadOnlyList<string> DroppedEndpoints,
+    IReadOnlyList<string> RemovedOrphanLinks, IReadOnlyList<string> RemovedNamespaces);
