@@ -36,6 +36,9 @@ public sealed class OverlayService
 
     public OverlayKernel Kernel => _kernel;
 
+    /// <summary>This node's name: endpoints with this owner are local.</summary>
+    public string Node => _options.Node;
+
     public IReadOnlyList<NetworkSpec> Networks() =>
         CatalogReader.Networks(_catalog.Snapshot().Entries.Values, ReportBad).OrderBy(n => n.Name, StringComparer.Ordinal).ToList();
 

@@ -8,7 +8,7 @@ namespace Discovery.Daemon.Agent;
 /// variables, command-line flags. The JSON keys are the property names in camelCase; the variables are
 /// DISCOVERY_ + the name in upper snake case (DISCOVERY_DATA_DIR).
 /// </summary>
-public sealed class AgentConfig
+public sealed partial class AgentConfig
 {
     public string Node { get; set; } = Environment.MachineName;
     public string DataDir { get; set; } = "/var/lib/discovery";
@@ -22,6 +22,14 @@ public sealed class AgentConfig
     public double ClaimSettleSeconds { get; set; } = 1.0;
     public string DefaultPool { get; set; } = "198.19.0.0/16";
     public string LogLevel { get; set; } = "Information";
+    /// <summary>Names under this domain are answered locally or get NXDOMAIN; never forwarded.</summary>
+    public string ClusterDomain { get; set; } = "discovery.internal.";
+    public double DnsTtlSeconds { get; set; } = 5;
+    /// <summary>Comma-separated upstream resolvers (IP or IP:PORT); empty means the host's /etc/resolv.conf.</summary>
+    public string? DnsUpstreams { get; set; }
+    public double DnsForwardTimeoutSeconds { get; set; } = 2;
+    public int DnsMaxInFlight { get; set; } = 1024;
+    public int DnsCacheMaxEntries { get; set; } = 10_000;
 
     private static readonly JsonSerializerOptions Json = new()
     {
@@ -77,7 +85,28 @@ public sealed class AgentConfig
         if (Advertise is not null && !System.Net.IPAddress.TryParse(Advertise, out _)) throw new ConfigException($"advertise address '{Advertise}' is not an IP address");
         if (!System.Net.IPNetwork.TryParse(DefaultPool, out _)) throw new ConfigException($"default pool '{DefaultPool}' is not a CIDR");
         if (UnderlayMtu is < 1280 or > 65535) throw new ConfigException($"underlay MTU {UnderlayMtu} is out of range 1280..65535");
+        if (DnsTtlSeconds is < 0 or > 86400) throw new ConfigException($"DNS TTL {DnsTtlSeconds}s is out of range 0..86400");
+        if (DnsForwardTimeoutSeconds is <= 0 or > 60) throw new ConfigException($"DNS forward timeout {DnsForwardTimeoutSeconds}s is out of range (0, 60]");
+        if (DnsMaxInFlight < 1) throw new ConfigException("DNS in-flight limit must be at least 1");
+        if (DnsCacheMaxEntries < 0) throw new ConfigException("DNS cache size must not be negative");
+        _ = ParseUpstreams();
         if (ClaimSettleSeconds is < 0 or > 600) throw new ConfigException($"claim settle time {ClaimSettleSeconds}s is out of range 0..600");
+    }
+}
+
+public sealed partial class AgentConfig
+{
+    public IReadOnlyList<System.Net.IPEndPoint>? ParseUpstreams()
+    {
+        if (string.IsNullOrWhiteSpace(DnsUpstreams)) return null;
+        var list = new List<System.Net.IPEndPoint>();
+        foreach (var part in DnsUpstreams.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (System.Net.IPAddress.TryParse(part, out var ip)) list.Add(new System.Net.IPEndPoint(ip, 53));
+            else if (System.Net.IPEndPoint.TryParse(part, out var ep) && ep.Port != 0) list.Add(ep);
+            else throw new ConfigException($"DNS upstream '{part}' is not IP or IP:PORT");
+        }
+        return list;
     }
 }
 

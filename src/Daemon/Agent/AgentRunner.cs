@@ -2,6 +2,7 @@ using System.Net;
 using Discovery.Daemon.Api;
 using Discovery.Model;
 using Discovery.Overlay;
+using Discovery.Resolver;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -45,9 +46,22 @@ public static class AgentRunner
         var overlay = new OverlayService(catalog, options, TimeProvider.System, () => file.Save(catalog), loggerFactory.CreateLogger<OverlayService>());
         await overlay.ReconcileAsync(stop);
 
+        using var dns = new DnsService(catalog, new ResolverOptions
+        {
+            ClusterDomain = cfg.ClusterDomain,
+            Ttl = TimeSpan.FromSeconds(cfg.DnsTtlSeconds),
+            Upstreams = cfg.ParseUpstreams(),
+            ForwardTimeout = TimeSpan.FromSeconds(cfg.DnsForwardTimeoutSeconds),
+            MaxInFlight = cfg.DnsMaxInFlight,
+            CacheMaxEntries = cfg.DnsCacheMaxEntries,
+        }, loggerFactory);
+        log.LogInformation("DNS upstreams: {Upstreams}", string.Join(", ", dns.Upstreams));
+        var attachments = new AttachFlow(overlay, dns, loggerFactory.CreateLogger<AttachFlow>());
+        await attachments.RestoreAllAsync(stop);
+
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(cfg.ApiSocket))!);
         if (File.Exists(cfg.ApiSocket)) File.Delete(cfg.ApiSocket); // a stale socket of a dead agent; AgentLock proved none runs
-        await using var api = ApiServer.Build(cfg.ApiSocket, overlay, cfg.Node, provider);
+        await using var api = ApiServer.Build(cfg.ApiSocket, overlay, attachments, cfg.Node, provider);
         await using var metrics = BuildMetricsServer(cfg.Metrics, provider);
         await api.StartAsync(stop);
         File.SetUnixFileMode(cfg.ApiSocket, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);

@@ -13,7 +13,7 @@ namespace Discovery.Daemon.Api;
 /// <summary>The local HTTP+JSON API on a unix socket, used by the CLI and the CNI plugin.</summary>
 public static class ApiServer
 {
-    public static WebApplication Build(string socketPath, OverlayService overlay, string node, ILoggerProvider logs)
+    public static WebApplication Build(string socketPath, OverlayService overlay, AttachFlow attachments, string node, ILoggerProvider logs)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -64,14 +64,14 @@ public static class ApiServer
         {
             var req = await Read<AttachRequest>(ctx);
             Require(req.Netns, "netns"); Require(req.Network, "network"); Require(req.Name, "name");
-            var ep = await overlay.AttachAsync(req, ctx.RequestAborted);
+            var ep = await attachments.AttachAsync(req, ctx.RequestAborted);
             return Results.Json(EndpointView.From(ep), ApiJson.Options);
         });
         app.MapPost("/v1/detach", async (HttpContext ctx) =>
         {
             var req = await Read<DetachRequest>(ctx);
             Require(req.Netns, "netns"); Require(req.Network, "network");
-            var ep = await overlay.DetachAsync(req, ctx.RequestAborted);
+            var ep = await attachments.DetachAsync(req, ctx.RequestAborted);
             return Results.Json(EndpointView.From(ep), ApiJson.Options);
         });
         return app;

@@ -44,6 +44,9 @@ public static class CommandLine
             ("advertise", new Option<string?>("--advertise") { Description = "Underlay address of this host (VXLAN local end)." }),
             ("claimSettleSeconds", new Option<string?>("--claim-settle") { Description = "Seconds an IPAM block claim must go unopposed (default 1)." }),
             ("logLevel", new Option<string?>("--log-level") { Description = "Trace, Debug, Information, Warning, Error." }),
+            ("clusterDomain", new Option<string?>("--cluster-domain") { Description = "DNS cluster domain (default discovery.internal.)." }),
+            ("dnsTtlSeconds", new Option<string?>("--dns-ttl") { Description = "TTL of local DNS answers in seconds (default 5)." }),
+            ("dnsUpstreams", new Option<string?>("--dns-upstream") { Description = "Comma-separated upstream resolvers IP[:PORT] (default: the host's /etc/resolv.conf)." }),
         };
         cmd.Add(config);
         foreach (var f in flags) cmd.Add(f.Option);

@@ -48,7 +48,9 @@ public sealed class AgentUnderTest : IDisposable
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
         foreach (var a in new[] { $"--net=/run/netns/{HostNs}", Binary.Path, "agent", "--node", Node, "--data-dir", DataDir,
-                     "--api-socket", Socket, "--metrics", "127.0.0.1:9653", "--netns-prefix", NetnsPrefix, "--claim-settle", "0.2" })
+                     "--api-socket", Socket, "--metrics", "127.0.0.1:9653", "--netns-prefix", NetnsPrefix, "--claim-settle", "0.2",
+                     // Forwarded queries stay inside the test's host namespace: nothing listens there, so they fail fast.
+                     "--dns-upstream", "127.0.0.1:9" })
             psi.ArgumentList.Add(a);
         foreach (var (k, v) in env ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         var p = Process.Start(psi)!;
