@@ -40,6 +40,12 @@ run ip netns exec demo-c2 ping -c 2 -W 2 "$IP1"
 echo "-- br0 in the network's namespace demo-h1-web:"
 ip -n demo-h1-web -br link show master br0
 
+step "names resolve through the embedded DNS at 127.0.0.11 in each sandbox"
+run ip netns exec demo-c1 dig +short @127.0.0.11 c2
+run ip netns exec demo-c2 dig +short @127.0.0.11 frontend
+run ip netns exec demo-c1 getent hosts api
+echo "-- /etc/netns/demo-c1/resolv.conf:"; cat /etc/netns/demo-c1/resolv.conf
+
 step "metrics (http://198.18.0.1:9653/metrics, discovery_* only)"
 "$LAB" exec 1 curl -s http://198.18.0.1:9653/metrics | grep -E '^discovery_' | grep -v '_bucket' 
 
