@@ -110,6 +110,9 @@ public sealed class AgentUnderTest : IDisposable
         finally
         {
             foreach (var ns in Namespaces()) Sh.Try("ip", "netns", "del", ns);
+            // resolv.conf files the agent wrote for sandboxes it never got to detach (it was killed first).
+            if (Directory.Exists("/etc/netns"))
+                foreach (var d in Directory.GetDirectories("/etc/netns", Run + "*")) Directory.Delete(d, recursive: true);
             if (Directory.Exists(Dir)) Directory.Delete(Dir, recursive: true);
         }
     }
