@@ -95,12 +95,7 @@ public static class AgentRunner
     private static WebApplication BuildMetricsServer(string address, ILoggerProvider logs)
     {
         var ep = IPEndPoint.Parse(address);
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.Logging.AddProvider(logs);
-        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
-        builder.WebHost.ConfigureKestrel(k => k.Listen(ep));
-        var app = builder.Build();
+        var app = WebHosts.Create(k => k.Listen(ep), logs);
         app.MapMetrics("/metrics");
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapGet("/readyz", () => AgentMetrics.Ready.Value == 1 ? Results.Text("ready\n") : Results.Text("not ready\n", statusCode: 503));

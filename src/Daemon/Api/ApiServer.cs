@@ -15,12 +15,7 @@ public static class ApiServer
 {
     public static WebApplication Build(string socketPath, OverlayService overlay, AttachFlow attachments, string node, ILoggerProvider logs)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.Logging.AddProvider(logs);
-        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
-        builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(socketPath));
-        var app = builder.Build();
+        var app = WebHosts.Create(k => k.ListenUnixSocket(socketPath), logs);
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Discovery.Api");
 
         app.Use(async (ctx, next) =>
