@@ -47,7 +47,7 @@ public sealed class OverlayKernel(OverlayOptions options, ILogger logger)
     private void CreateVxlan(NetworkSpec net, NetNs target)
     {
         var tmp = KernelNames.TemporaryVxlan(net.Vni);
-        using var host = Rtnetlink.Open(NetNs.Host);
+        using var host = Rtnetlink.Open(options.HostNamespace ?? NetNs.Host);
         host.TryDeleteLink(tmp); // a leftover of a crash between create and move
         host.CreateVxlan(tmp, new VxlanOptions(net.Vni, options.VxlanPort, options.Vtep, Learning: false, Proxy: true, Mtu: net.Mtu));
         try
@@ -152,7 +152,7 @@ public sealed class OverlayKernel(OverlayOptions options, ILogger logger)
     /// <summary>VXLAN devices left in the host namespace by a crash between create and move.</summary>
     public IReadOnlyList<string> RemoveStrayVxlans()
     {
-        using var host = Rtnetlink.Open(NetNs.Host);
+        using var host = Rtnetlink.Open(options.HostNamespace ?? NetNs.Host);
         var removed = new List<string>();
         foreach (var link in host.GetLinks())
             if (link.Kind == "vxlan" && KernelNames.IsTemporaryVxlan(link.Name) && host.TryDeleteLink(link.Name))

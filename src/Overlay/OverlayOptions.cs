@@ -1,4 +1,5 @@
 using System.Net;
+using Discovery.Platform;
 
 namespace Discovery.Overlay;
 
@@ -14,6 +15,12 @@ public sealed class OverlayOptions
     /// <summary>Underlay address of this host: the local end of every VXLAN tunnel. Null on a single host, where
     /// endpoint records carry 127.0.0.1 as their VTEP (no peer can reach it, and none needs to).</summary>
     public IPAddress? Vtep { get; init; }
+
+    /// <summary>The namespace that holds the underlay: VXLAN devices are created here, so their UDP socket and route
+    /// lookups use it, before they move into a network's namespace. Null means the namespace the process started in
+    /// (<see cref="NetNs.Host"/>); tests run several "hosts" in one process by giving each its own. Not owned: the
+    /// caller keeps it open for the agent's lifetime.</summary>
+    public NetNs? HostNamespace { get; init; }
 
     /// <summary>IANA VXLAN port, as Docker and Linux use.</summary>
     public int VxlanPort { get; init; } = 4789;
