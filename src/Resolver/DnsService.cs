@@ -23,6 +23,7 @@ public sealed class DnsService : IDisposable
     private readonly ResponseCache _cache;
     private readonly Forwarder _forwarder;
     private readonly QueryEngine _engine;
+    internal QueryEngine Engine => _engine;
     private readonly SandboxDns _sandboxes;
     private readonly ILogger _log;
     private readonly Random _seeds;

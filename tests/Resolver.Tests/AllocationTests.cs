@@ -43,3 +43,72 @@ public class AllocationTests
         Assert.Equal(0, allocated);
     }
 }
+
+public sealed class ServerAllocationTests : IDisposable
+{
+    private readonly List<IDisposable> _owned = [];
+
+    public void Dispose()
+    {
+        foreach (var d in _owned) d.Dispose();
+    }
+
+    [Fact]
+    public async Task The_UDP_path_from_receive_to_send_allocates_nothing_per_local_or_cached_query()
+    {
+        var catalog = new Discovery.Model.Catalog("n");
+        for (int i = 0; i < 100; i++)
+        {
+            var ep = Endpoints.Make($"{i:x4}", "n1", $"c{i}", $"198.19.0.{i + 2}", aliases: ["all"]);
+            catalog.Put(Discovery.Model.Tables.Endpoints, ep.Id, Discovery.Model.RecordCodec.Encode(ep));
+        }
+        using var upstream = new FakeUpstream((q, _) => FakeUpstream.Reply(q, 300, "198.18.9.9"));
+        var dns = new Discovery.Resolver.DnsService(catalog, new Discovery.Resolver.ResolverOptions { Upstreams = [upstream.EndPoint], HostResolvConf = "/nonexistent" },
+            metrics: new Discovery.Resolver.DnsMetrics(Prometheus.Metrics.WithCustomRegistry(Prometheus.Metrics.NewCustomRegistry())));
+        _owned.Add(dns);
+        await dns.WaitForCatalogVersionAsync(catalog.Version);
+        // Prime the cache through a real listener.
+        var listener = dns.Listen(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0), ["n1"]);
+        Assert.NotNull(Client.Udp(listener.UdpEndPoint, ArSoft.Encode(ArSoft.Query("cached.test.", RecordType.A))));
+
+        // Then drive the engine on this thread over real sockets: client send, server receive, answer, send, client receive.
+        using var server = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+        server.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        using var client = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+        client.Connect(server.LocalEndPoint!);
+        var queries = new[]
+        {
+            ArSoft.Encode(ArSoft.Query("c5.", RecordType.A)),
+            ArSoft.Encode(ArSoft.Query("all.", RecordType.A, edns: true, udpSize: 4096)),
+            ArSoft.Encode(ArSoft.Query("c7.n1.discovery.internal.", RecordType.Aaaa)),
+            ArSoft.Encode(ArSoft.Query("nothing.discovery.internal.", RecordType.A)),
+            ArSoft.Encode(ArSoft.Query("CACHED.test.", RecordType.A)),
+        };
+        var view = new Discovery.Resolver.Serving.SandboxView(["n1"]);
+        var state = new Discovery.Resolver.Serving.QueryEngine.UdpState(9);
+        var from = new System.Net.SocketAddress(System.Net.Sockets.AddressFamily.InterNetwork);
+        var rx = new byte[65535];
+        var answer = new byte[65535];
+        var reply = new byte[4096];
+
+        long Run(int rounds)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int r = 0; r < rounds; r++)
+            {
+                foreach (var q in queries)
+                {
+                    client.Send(q);
+                    int n = server.ReceiveFrom(rx, System.Net.Sockets.SocketFlags.None, from);
+                    int length = dns.Engine.HandleUdp(rx.AsSpan(0, n), reply, server, from, view, state, System.Diagnostics.Stopwatch.GetTimestamp());
+                    server.SendTo(reply.AsSpan(0, length), System.Net.Sockets.SocketFlags.None, from);
+                    Assert.True(client.Receive(answer) >= 12);
+                }
+            }
+            return GC.GetAllocatedBytesForCurrentThread() - before;
+        }
+
+        Run(200);
+        Assert.Equal(0, Run(2000));
+    }
+}

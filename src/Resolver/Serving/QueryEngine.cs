@@ -21,56 +21,44 @@ public sealed class QueryEngine(ResolverOptions options, Func<NameTable> tables,
     /// <summary>Per-thread state of a receive loop: buffers and the shuffle source.</summary>
     public sealed class UdpState(ulong seed)
     {
-        public readonly byte[] Response = new byte[DnsHeader.MaxMessageSize];
         public readonly byte[] LowerName = new byte[DnsHeader.MaxNameLength];
         public readonly byte[] Key = new byte[ResponseCache.MaxKeyLength];
         public FastRandom Random = new(seed);
     }
 
-    /// <summary>Handles one UDP query and sends whatever answer is ready now (a forwarded one is sent later).</summary>
-    public void HandleUdp(ReadOnlySpan<byte> query, Socket socket, SocketAddress client, SandboxView view, UdpState state, long start)
+    /// <summary>
+    /// Handles one UDP query. Returns the length of the answer written to <paramref name="response"/> (at least
+    /// <see cref="ResolverOptions.MaxUdpPayload"/> bytes) for the caller to send now, or 0 when there is nothing to
+    /// send now (dropped, or forwarded: the forwarder answers <paramref name="client"/> through <paramref name="socket"/> later).
+    /// </summary>
+    public int HandleUdp(ReadOnlySpan<byte> query, Span<byte> response, Socket socket, SocketAddress client, SandboxView view, UdpState state, long start)
     {
         var table = tables();
         var nets = view.Resolve(table);
-        var response = state.Response.AsSpan();
         var d = answerer.Answer(query, response, false, table, nets, ref state.Random, state.LowerName, out int length, out var q, out int rcode);
         switch (d)
         {
             case Disposition.Drop:
                 metrics.Dropped("malformed");
-                return;
+                return 0;
             case Disposition.Answered:
-                Send(socket, response.Slice(0, length), client);
                 metrics.Answered(q.QType, rcode, AnswerPath.Local, start);
-                return;
+                return length;
         }
         int keyLength = ResponseCache.BuildKey(state.LowerName.AsSpan(0, q.NameLength), in q, state.Key);
         var key = state.Key.AsSpan(0, keyLength);
-        int limit = q.HasEdns ? Math.Min(q.UdpSize, options.MaxUdpPayload) : DnsHeader.ClassicUdpSize;
+        int limit = Math.Min(q.HasEdns ? Math.Min(q.UdpSize, options.MaxUdpPayload) : DnsHeader.ClassicUdpSize, response.Length);
         if (cache.TryServe(key, query, in q, response, limit, out length, out rcode))
         {
-            Send(socket, response.Slice(0, length), client);
             metrics.Answered(q.QType, rcode, AnswerPath.Cache, start);
-            return;
+            return length;
         }
         var started = forwarder.ForwardUdp(query, in q, key, socket, client, limit, start);
-        if (started == ForwardStart.Sent) return;
+        if (started == ForwardStart.Sent) return 0;
         rcode = started == ForwardStart.Busy ? ResponseCode.Refused : ResponseCode.ServFail;
         length = answerer.WriteErrorFor(query, response, rcode);
-        Send(socket, response.Slice(0, length), client);
         metrics.Answered(q.QType, rcode, AnswerPath.Forward, start);
-    }
-
-    private void Send(Socket socket, ReadOnlySpan<byte> payload, SocketAddress client)
-    {
-        try
-        {
-            socket.SendTo(payload, SocketFlags.None, client);
-        }
-        catch (SocketException)
-        {
-            metrics.Dropped("send_error");
-        }
+        return length;
     }
 
     /// <summary>Answers one TCP query into <paramref name="response"/> (65535 bytes); returns the length, 0 to send nothing.</summary>

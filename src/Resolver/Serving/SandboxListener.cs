@@ -50,35 +50,60 @@ public sealed class SandboxListener : IDisposable
 
     private void ReceiveLoop(ulong seed)
     {
-        var buffer = new byte[DnsHeader.MaxMessageSize];
-        var client = new SocketAddress(_udp.AddressFamily);
         var state = new QueryEngine.UdpState(seed);
-        while (!_disposed)
+        // One SocketAddress per batch slot: the forwarder keeps a copy of the client's address when it takes a query.
+        var senders = Enumerable.Range(0, UdpBatch.Size).Select(_ => new SocketAddress(AddressFamily.InterNetworkV6)).ToArray();
+        using var batch = new UdpBatch(rxSize: 4096, txSize: Math.Clamp(_options.MaxUdpPayload, DnsHeader.ClassicUdpSize, DnsHeader.MaxMessageSize));
+        var handle = _udp.SafeHandle;
+        bool added = false;
+        handle.DangerousAddRef(ref added); // the fd must stay open while recvmmsg may use it; Dispose wakes us with shutdown()
+        try
         {
-            int n;
-            try
+            int fd = (int)handle.DangerousGetHandle();
+            while (!_disposed)
             {
-                n = _udp.ReceiveFrom(buffer, SocketFlags.None, client);
+                int n = batch.Receive(fd);
+                if (_disposed) break;
+                if (n < 0)
+                {
+                    _engine.Metrics.Dropped("receive_error");
+                    _log.LogDebug("DNS receive on {Sandbox}: errno {Errno}", Key, -n);
+                    continue;
+                }
+                int answers = 0;
+                for (int i = 0; i < n; i++)
+                {
+                    long start = Stopwatch.GetTimestamp();
+                    if (batch.Truncated(i)) { _engine.Metrics.Dropped("oversized"); continue; }
+                    var sender = senders[i];
+                    var raw = batch.Sender(i);
+                    if (raw.Length > sender.Buffer.Length) { _engine.Metrics.Dropped("bad_sender"); continue; }
+                    raw.CopyTo(sender.Buffer.Span);
+                    sender.Size = raw.Length;
+                    int length;
+                    try
+                    {
+                        length = _engine.HandleUdp(batch.Packet(i), batch.Answer(answers), _udp, sender, View, state, start);
+                    }
+                    catch (Exception e) when (e is not OutOfMemoryException)
+                    {
+                        // A bug must cost one answer, never the sandbox's resolver.
+                        _engine.Metrics.Dropped("internal_error");
+                        _log.LogError(e, "DNS query on {Sandbox} failed", Key);
+                        continue;
+                    }
+                    if (length > 0) batch.SetAnswer(answers++, i, length);
+                }
+                if (answers > 0)
+                {
+                    int failed = batch.Send(fd, answers);
+                    for (int f = 0; f < failed; f++) _engine.Metrics.Dropped("send_error");
+                }
             }
-            catch (SocketException) when (_disposed) { break; }
-            catch (ObjectDisposedException) { break; }
-            catch (SocketException e)
-            {
-                _engine.Metrics.Dropped("receive_error");
-                _log.LogDebug("DNS receive on {Sandbox}: {Error}", Key, e.SocketErrorCode);
-                continue;
-            }
-            long start = Stopwatch.GetTimestamp();
-            try
-            {
-                _engine.HandleUdp(buffer.AsSpan(0, n), _udp, client, View, state, start);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                // A bug must cost one answer, never the sandbox's resolver.
-                _engine.Metrics.Dropped("internal_error");
-                _log.LogError(e, "DNS query on {Sandbox} failed", Key);
-            }
+        }
+        finally
+        {
+            if (added) handle.DangerousRelease();
         }
     }
 
