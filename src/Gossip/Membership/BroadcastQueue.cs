@@ -12,6 +12,8 @@ public sealed class BroadcastQueue
     private readonly object _gate = new();
     private readonly SortedSet<Item> _items = new(ItemOrder.Instance);
     private readonly Dictionary<string, Item> _byName = new(StringComparer.Ordinal);
+    // Message length → how many queued: lets a dequeue stop as soon as nothing left can fit.
+    private readonly SortedDictionary<int, int> _lengths = [];
     private readonly Func<int> _numNodes;
     private long _nextId;
 
@@ -39,11 +41,11 @@ public sealed class BroadcastQueue
         {
             if (name is not null && _byName.Remove(name, out var old))
             {
-                _items.Remove(old);
+                Remove(old);
                 superseded = old.Finished;
             }
             var item = new Item(message, name, ++_nextId, finished);
-            _items.Add(item);
+            Add(item);
             if (name is not null) _byName[name] = item;
         }
         superseded?.TrySetResult(false);
@@ -62,10 +64,11 @@ public sealed class BroadcastQueue
             int transmitLimit = ProtocolMath.RetransmitLimit(RetransmitMult, _numNodes());
             int used = 0;
             List<Item>? picked = null;
+            int shortest = _lengths.Keys.First();
             foreach (var item in _items)
             {
                 int free = limit - used - overhead;
-                if (free <= 0) break;
+                if (free < shortest) break;
                 if (item.Message.Length > free) continue;
                 used += overhead + item.Message.Length;
                 output.Add(item.Message);
@@ -74,7 +77,7 @@ public sealed class BroadcastQueue
             if (picked is null) return;
             foreach (var item in picked)
             {
-                _items.Remove(item);
+                Remove(item);
                 if (item.Transmits + 1 >= transmitLimit)
                 {
                     if (item.Name is not null) _byName.Remove(item.Name);
@@ -84,7 +87,7 @@ public sealed class BroadcastQueue
                 {
                     // Re-inserted after the walk, one tier down, as memberlist does.
                     var next = item with { Transmits = item.Transmits + 1 };
-                    _items.Add(next);
+                    Add(next);
                     if (item.Name is not null) _byName[item.Name] = next;
                 }
             }
@@ -101,12 +104,26 @@ public sealed class BroadcastQueue
             while (_items.Count > maxRetain)
             {
                 var oldest = _items.Max!; // most transmits, then smallest id
-                _items.Remove(oldest);
+                Remove(oldest);
                 if (oldest.Name is not null) _byName.Remove(oldest.Name);
                 if (oldest.Finished is not null) (dropped ??= []).Add(oldest.Finished);
             }
         }
         if (dropped is not null) foreach (var f in dropped) f.TrySetResult(false);
+    }
+
+    private void Add(Item item)
+    {
+        _items.Add(item);
+        _lengths[item.Message.Length] = _lengths.GetValueOrDefault(item.Message.Length) + 1;
+    }
+
+    private void Remove(Item item)
+    {
+        if (!_items.Remove(item)) return;
+        int len = item.Message.Length;
+        if (_lengths[len] == 1) _lengths.Remove(len);
+        else _lengths[len]--;
     }
 
     private sealed record Item(byte[] Message, string? Name, long Id, TaskCompletionSource<bool>? Finished)

@@ -92,6 +92,17 @@ public sealed partial class SwimNode : IGossipTransportHandler, IAsyncDisposable
     /// <summary>Alive and suspect members other than us.</summary>
     public int LivePeers { get { lock (_gate) return _nodes.Count(n => n.Name != _o.Name && n.State is MemberState.Alive or MemberState.Suspect); } }
 
+    /// <summary>How many tracked members (ourselves included) are in <paramref name="state"/>; allocation-free.</summary>
+    public int CountMembers(MemberState state)
+    {
+        lock (_gate)
+        {
+            int n = 0;
+            foreach (var node in _nodes) if (node.State == state) n++;
+            return n;
+        }
+    }
+
     /// <summary>The address and port we advertise.</summary>
     public IPEndPoint AdvertisedEndPoint => new(new IPAddress(_advertiseAddr), _advertisePort);
 

@@ -104,11 +104,12 @@ public sealed class SimulatedCluster : IAsyncDisposable
     /// <summary>True when every live node sees every other live node as alive.</summary>
     public bool MembershipConverged()
     {
-        var live = _members.Where(m => !m.Host.Crashed).ToList();
-        foreach (var m in live)
+        int live = 0;
+        foreach (var m in _members) if (!m.Host.Crashed) live++;
+        foreach (var m in _members)
         {
-            int alive = m.Node.Members.Count(x => x.State == MemberState.Alive);
-            if (alive != live.Count) return false;
+            if (m.Host.Crashed) continue;
+            if (m.Node.CountMembers(MemberState.Alive) != live) return false;
         }
         return true;
     }
@@ -163,7 +164,8 @@ public sealed class SimulatedMember : IGossipDelegate, IMembershipListener
         if (message.Length == 9 && message[0] == ProbeMarker)
         {
             long id = BinaryPrimitives.ReadInt64BigEndian(message[1..]);
-            Seen.TryAdd(id, _cluster.Now);
+            // Like serf (and the catalog replicator): a message seen for the first time is re-gossiped.
+            if (Seen.TryAdd(id, _cluster.Now)) Node.QueueUserBroadcast(message, name: $"probe-{id}");
         }
     }
 

@@ -16,13 +16,16 @@ public static class GoLzw
     private const int TableSize = 4 * (1 << MaxWidth);       // open-addressing table, as large as Go's
     private const int TableMask = TableSize - 1;
 
-    [ThreadStatic] private static uint[]? t_table;
+    // Entries are (generation << 32) | (key << 12 | code): bumping the generation empties the table without
+    // clearing 128 KiB per packet.
+    [ThreadStatic] private static ulong[]? t_table;
+    [ThreadStatic] private static uint t_generation;
 
     /// <summary>Compresses <paramref name="input"/> and appends the LZW stream to <paramref name="output"/>.</summary>
     public static void Compress(ReadOnlySpan<byte> input, WireBuffer output)
     {
-        var table = t_table ??= new uint[TableSize];
-        Array.Clear(table);
+        var table = t_table ??= new ulong[TableSize];
+        uint gen = NextGeneration(table);
         var w = new BitWriter(output);
         uint hi = EofCode, overflow = ClearCode << 1;
 
@@ -43,29 +46,40 @@ public static class GoLzw
             uint key = code << 8 | literal;
             uint hash = (key >> 12 ^ key) & TableMask;
             bool hit = false;
-            for (uint h = hash, t = table[hash]; t != 0;)
+            for (uint h = hash; (uint)(table[h] >> 32) == gen;)
             {
+                uint t = (uint)table[h];
                 if (key == t >> 12) { code = t & MaxCode; hit = true; break; }
                 h = (h + 1) & TableMask;
-                t = table[h];
             }
             if (hit) continue;
 
             w.Write(code);
             code = literal;
-            if (IncrementHi(ref w, ref hi, ref overflow, table)) continue; // ran out of codes: table was reset
-            while (table[hash] != 0) hash = (hash + 1) & TableMask;
-            table[hash] = key << 12 | hi;
+            if (IncrementHi(ref w, ref hi, ref overflow, table, ref gen)) continue; // ran out of codes: table was reset
+            while ((uint)(table[hash] >> 32) == gen) hash = (hash + 1) & TableMask;
+            table[hash] = (ulong)gen << 32 | (key << 12 | hi);
         }
 
         w.Write(code);
-        IncrementHi(ref w, ref hi, ref overflow, table);
+        IncrementHi(ref w, ref hi, ref overflow, table, ref gen);
         w.Write(EofCode);
         w.Flush();
     }
 
     /// <summary>Go's incHi: returns true when the code space was exhausted and a clear code was sent.</summary>
-    private static bool IncrementHi(ref BitWriter w, ref uint hi, ref uint overflow, uint[] table)
+    private static uint NextGeneration(ulong[] table)
+    {
+        uint gen = ++t_generation;
+        if (gen == 0)
+        {
+            Array.Clear(table);
+            gen = t_generation = 1;
+        }
+        return gen;
+    }
+
+    private static bool IncrementHi(ref BitWriter w, ref uint hi, ref uint overflow, ulong[] table, ref uint gen)
     {
         hi++;
         if (hi == overflow)
@@ -79,7 +93,7 @@ public static class GoLzw
             w.Width = LiteralWidth + 1;
             hi = EofCode;
             overflow = ClearCode << 1;
-            Array.Clear(table);
+            gen = NextGeneration(table);
             return true;
         }
         return false;
