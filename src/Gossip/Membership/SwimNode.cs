@@ -399,6 +399,13 @@ public sealed partial class SwimNode : IGossipTransportHandler, IAsyncDisposable
 
     byte[]? IGossipTransportHandler.OnStream(ReadOnlySpan<byte> request, IPEndPoint from) => HandleStream(request, from);
 
+    void IGossipTransportHandler.OnStreamRejected(IPEndPoint from, WireError kind, string reason)
+    {
+        if (kind == WireError.Oversized) _metrics.Dropped(DropReason.Oversized);
+        else _metrics.MalformedInput();
+        LogStreamRejected(from, reason);
+    }
+
     /// <summary>Handles one inbound stream message; returns the reply to write, if any.</summary>
     public byte[]? HandleStream(ReadOnlySpan<byte> request, IPEndPoint from)
     {

@@ -31,6 +31,9 @@ public interface IGossipTransportHandler
 
     /// <summary>One complete inbound stream message (framed by <see cref="Wire.StreamCodec.Measure"/>); returns the reply, or null for none.</summary>
     byte[]? OnStream(ReadOnlySpan<byte> request, IPEndPoint from);
+
+    /// <summary>An inbound stream could not even be framed (unknown type, over the size limit); it was dropped.</summary>
+    void OnStreamRejected(IPEndPoint from, Wire.WireError kind, string reason);
 }
 
 /// <summary>A stream could not be completed (refused, timed out, closed early, oversized).</summary>
