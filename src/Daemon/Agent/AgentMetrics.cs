@@ -26,6 +26,21 @@ public static class AgentMetrics
 
     public static readonly Gauge Ready = Metrics.CreateGauge("discovery_ready", "1 once the agent has reconciled and serves its API.");
 
+    public static readonly Gauge OverlayPeers = Metrics.CreateGauge(
+        "discovery_overlay_peers", "Remote endpoints programmed into vxlan0 (FDB + neighbor), by network.", "network");
+
+    /// <summary>Publishes the peer programmer's per-network counts at scrape time.</summary>
+    public static void InstallPeers(Overlay.Peers.PeerProgrammer peers) =>
+        Metrics.DefaultRegistry.AddBeforeCollectCallback(() => SetAll(OverlayPeers, peers.Peers));
+
+    /// <summary>Sets one labelled gauge from a dictionary and drops label sets that are gone.</summary>
+    private static void SetAll(Gauge gauge, IReadOnlyDictionary<string, int> values)
+    {
+        foreach (var labels in gauge.GetAllLabelValues().ToList())
+            if (!values.ContainsKey(labels[0])) gauge.RemoveLabelled(labels);
+        foreach (var (label, n) in values) gauge.WithLabels(label).Set(n);
+    }
+
     /// <summary>Hooks Platform observers and the scrape-time catalog gauges.</summary>
     public static void Install(Catalog catalog)
     {
@@ -40,9 +55,6 @@ public static class AgentMetrics
     {
         var snap = catalog.Snapshot().Entries.Values;
         Networks.Set(Overlay.CatalogReader.Networks(snap).Count());
-        var counts = Overlay.CatalogReader.Endpoints(snap).GroupBy(e => e.Network).ToDictionary(g => g.Key, g => g.Count());
-        foreach (var labels in Endpoints.GetAllLabelValues().ToList())
-            if (!counts.ContainsKey(labels[0])) Endpoints.RemoveLabelled(labels);
-        foreach (var (net, n) in counts) Endpoints.WithLabels(net).Set(n);
+        SetAll(Endpoints, Overlay.CatalogReader.Endpoints(snap).GroupBy(e => e.Network).ToDictionary(g => g.Key, g => g.Count()));
     }
 }

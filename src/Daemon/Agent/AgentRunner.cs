@@ -2,6 +2,7 @@ using System.Net;
 using Discovery.Daemon.Api;
 using Discovery.Model;
 using Discovery.Overlay;
+using Discovery.Overlay.Peers;
 using Discovery.Resolver;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -45,6 +46,9 @@ public static class AgentRunner
             log.LogWarning("no --advertise address: single-host mode, VXLAN peers cannot reach this host");
         var overlay = new OverlayService(catalog, options, TimeProvider.System, () => file.Save(catalog), loggerFactory.CreateLogger<OverlayService>());
         await overlay.ReconcileAsync(stop);
+        await using var peers = new PeerProgrammer(catalog, overlay.Kernel, options, loggerFactory.CreateLogger<PeerProgrammer>());
+        await peers.StartAsync(stop);
+        AgentMetrics.InstallPeers(peers);
 
         using var dns = new DnsService(catalog, new ResolverOptions
         {
