@@ -108,6 +108,7 @@ public sealed partial class GossipAgent : IAsyncDisposable
         transport ??= new NetTransport(options.Bind, protocol.MaxStreamBytes, protocol.TcpTimeout, factory.CreateLogger<NetTransport>());
         node = new SwimNode(protocol, transport, _time, random ?? new SeededRandom(), Serf, listener, Keyring, factory.CreateLogger<SwimNode>());
         Node = node;
+        if (application is Replication.CatalogReplicator replicator) replicator.ClusterSize = node.EstimatedNodes;
     }
 
     public SwimNode Node { get; }

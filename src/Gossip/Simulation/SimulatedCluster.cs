@@ -126,6 +126,20 @@ public sealed class SimulatedCluster : IAsyncDisposable
         return id;
     }
 
+    /// <summary>
+    /// A process restart on the same host: the old node is gone (no leave), a fresh one with the same name and an
+    /// empty state starts and joins <paramref name="seed"/>. Set the member's Application before calling, if any.
+    /// </summary>
+    public async Task RestartAsync(SimulatedMember member, SimulatedMember seed, TimeSpan step, GossipOptions? options = null)
+    {
+        await member.Node.DisposeAsync().ConfigureAwait(false);
+        member.Host.Recover();
+        member.Node = new SwimNode(options ?? new GossipOptions { Name = member.Name }, member.Host.Transport, member.Host.Time, new SeededRandom(Random.Next(int.MaxValue)), member, member);
+        member.Node.Start();
+        int joined = await WaitFor(member.Node.JoinAsync([seed.Host.Address]), TimeSpan.FromSeconds(30), step).ConfigureAwait(false);
+        if (joined != 1) throw new InvalidOperationException($"{member.Name} could not rejoin");
+    }
+
     public async ValueTask DisposeAsync()
     {
         foreach (var m in _members) await m.Node.DisposeAsync().ConfigureAwait(false);
@@ -159,9 +173,19 @@ public sealed class SimulatedMember : IGossipDelegate, IMembershipListener
 
     public byte[] NodeMeta(int limit) => Serf.SerfTags.Encode(new Dictionary<string, string> { ["role"] = "sim" });
 
+    /// <summary>An application delegate (e.g. a catalog replicator) that gets everything but the probe broadcasts.</summary>
+    public IGossipDelegate? Application { get; set; }
+
+    /// <summary>An extra listener for this member's membership events.</summary>
+    public IMembershipListener? Listener { get; set; }
+
     public void NotifyMessage(ReadOnlySpan<byte> message)
     {
-        if (message.Length == 9 && message[0] == ProbeMarker)
+        if (!(message.Length == 9 && message[0] == ProbeMarker))
+        {
+            Application?.NotifyMessage(message);
+            return;
+        }
         {
             long id = BinaryPrimitives.ReadInt64BigEndian(message[1..]);
             // Like serf (and the catalog replicator): a message seen for the first time is re-gossiped.
@@ -169,17 +193,18 @@ public sealed class SimulatedMember : IGossipDelegate, IMembershipListener
         }
     }
 
-    public void GetBroadcasts(int overhead, int limit, List<byte[]> output) { }
-    public byte[]? LocalState(bool join) => null;
-    public void MergeRemoteState(ReadOnlySpan<byte> state, bool join) { }
+    public void GetBroadcasts(int overhead, int limit, List<byte[]> output) => Application?.GetBroadcasts(overhead, limit, output);
+    public byte[]? LocalState(bool join) => Application?.LocalState(join);
+    public void MergeRemoteState(ReadOnlySpan<byte> state, bool join) => Application?.MergeRemoteState(state, join);
 
-    public void OnJoin(Member member) { }
+    public void OnJoin(Member member) => Listener?.OnJoin(member);
 
     public void OnLeave(Member member)
     {
         if (member.State == MemberState.Left) Lefts.Add((member.Name, _cluster.Now));
         else Failures.Add((member.Name, _cluster.Now));
+        Listener?.OnLeave(member);
     }
 
-    public void OnUpdate(Member member) { }
+    public void OnUpdate(Member member) => Listener?.OnUpdate(member);
 }

@@ -174,6 +174,9 @@ public sealed class SimulatedHost
     /// <summary>kill -9: the host stops sending, receiving and running timers, and refuses connections.</summary>
     public void Crash() => Crashed = true;
 
+    /// <summary>The machine is back (for a restarted process, or a host that was only unreachable).</summary>
+    public void Recover() => Crashed = false;
+
     /// <summary>Freezes the host for <paramref name="duration"/> of virtual time.</summary>
     public void Pause(TimeSpan duration)
     {
@@ -208,7 +211,7 @@ public sealed class SimulatedHost
             bool queued = false;
             return inner.CreateTimer(s =>
             {
-                if (queued) return;
+                if (host.Crashed || queued) return;
                 queued = true;
                 host.Deliver(() => { queued = false; callback(s); });
             }, state, dueTime, period);

@@ -1,0 +1,144 @@
+using System.Text;
+using Discovery.Gossip.Serf;
+using Discovery.Gossip.Wire;
+using Discovery.Model;
+
+namespace Discovery.Gossip.Replication;
+
+/// <summary>
+/// Catalog entries on the gossip wire. A user message is <c>[0x20][entry]</c>; push-pull state is
+/// <c>[0x21][format 1][count][entry…]</c>. Both first bytes lie outside serf's 0–9, so serf ignores them.
+/// An entry: <c>[format 1][flags][table][key][owner][lamport][value]</c>, strings and the value length-prefixed
+/// with LEB128 varints. Record values are already versioned by the Model's RecordCodec; this adds only the envelope.
+/// </summary>
+public static class CatalogCodec
+{
+    public const byte EntryMessage = SerfCompatibility.FirstApplicationType;       // 0x20
+    public const byte StateMessage = SerfCompatibility.FirstApplicationType + 1;   // 0x21
+    public const byte Format = 1;
+    private const byte TombstoneFlag = 1;
+
+    /// <summary>Longest table, key or owner accepted: far above any real name, far below a hostile one.</summary>
+    public const int MaxNameBytes = 1024;
+
+    public static byte[] EncodeEntryMessage(CatalogEntry entry)
+    {
+        using var b = new WireBuffer(64 + entry.Value.Length);
+        b.WriteByte(EntryMessage);
+        WriteEntry(b, entry);
+        return b.ToArray();
+    }
+
+    public static byte[] EncodeState(IReadOnlyCollection<CatalogEntry> entries)
+    {
+        using var b = new WireBuffer(64 + entries.Count * 128);
+        b.WriteByte(StateMessage);
+        b.WriteByte(Format);
+        WriteVarint(b, (ulong)entries.Count);
+        foreach (var e in entries) WriteEntry(b, e);
+        return b.ToArray();
+    }
+
+    /// <summary>Decodes an entry message (starting at its 0x20 byte).</summary>
+    public static CatalogEntry DecodeEntryMessage(ReadOnlySpan<byte> message)
+    {
+        if (message.IsEmpty || message[0] != EntryMessage) throw new WireFormatException("catalog: not an entry message");
+        int pos = 1;
+        var e = ReadEntry(message, ref pos);
+        if (pos != message.Length) throw new WireFormatException("catalog: trailing bytes after entry");
+        return e;
+    }
+
+    /// <summary>Decodes push-pull state (starting at its 0x21 byte).</summary>
+    public static List<CatalogEntry> DecodeState(ReadOnlySpan<byte> state)
+    {
+        if (state.Length < 2 || state[0] != StateMessage) throw new WireFormatException("catalog: not a state message");
+        if (state[1] != Format) throw new WireFormatException($"catalog: unknown state format {state[1]}");
+        int pos = 2;
+        ulong count = ReadVarint(state, ref pos);
+        // Every entry takes at least 7 bytes: a count the input cannot hold is hostile.
+        if (count > (ulong)(state.Length - pos) / 7) throw new WireFormatException($"catalog: {count} entries cannot fit in {state.Length - pos} bytes");
+        var list = new List<CatalogEntry>((int)count);
+        for (ulong i = 0; i < count; i++) list.Add(ReadEntry(state, ref pos));
+        return list;
+    }
+
+    private static void WriteEntry(WireBuffer b, CatalogEntry e)
+    {
+        b.WriteByte(Format);
+        b.WriteByte(e.Tombstone ? TombstoneFlag : (byte)0);
+        WriteString(b, e.Table);
+        WriteString(b, e.Key);
+        WriteString(b, e.Owner);
+        WriteVarint(b, e.Lamport);
+        WriteVarint(b, (ulong)e.Value.Length);
+        b.Write(e.Value.Span);
+    }
+
+    private static CatalogEntry ReadEntry(ReadOnlySpan<byte> s, ref int pos)
+    {
+        if (s.Length - pos < 2) throw Truncated();
+        byte format = s[pos++];
+        if (format != Format) throw new WireFormatException($"catalog: unknown entry format {format}");
+        byte flags = s[pos++];
+        if ((flags & ~TombstoneFlag) != 0) throw new WireFormatException($"catalog: unknown entry flags {flags}");
+        string table = ReadString(s, ref pos);
+        string key = ReadString(s, ref pos);
+        string owner = ReadString(s, ref pos);
+        ulong lamport = ReadVarint(s, ref pos);
+        ulong len = ReadVarint(s, ref pos);
+        if (len > (ulong)(s.Length - pos)) throw Truncated();
+        var value = s.Slice(pos, (int)len).ToArray();
+        pos += (int)len;
+        bool tombstone = (flags & TombstoneFlag) != 0;
+        if (table.Length == 0 || key.Length == 0 || owner.Length == 0) throw new WireFormatException("catalog: empty table, key or owner");
+        if (tombstone && value.Length > 0) throw new WireFormatException("catalog: tombstone with a value");
+        if (lamport == ulong.MaxValue) throw new WireFormatException("catalog: Lamport time at its maximum");
+        return new CatalogEntry(table, key, owner, lamport, tombstone, value);
+    }
+
+    private static void WriteString(WireBuffer b, string s)
+    {
+        int n = Encoding.UTF8.GetByteCount(s);
+        WriteVarint(b, (ulong)n);
+        var span = b.GetSpan(n);
+        Encoding.UTF8.GetBytes(s, span);
+        b.Advance(n);
+    }
+
+    private static string ReadString(ReadOnlySpan<byte> s, ref int pos)
+    {
+        ulong n = ReadVarint(s, ref pos);
+        if (n > MaxNameBytes) throw new WireFormatException($"catalog: name of {n} bytes");
+        if (n > (ulong)(s.Length - pos)) throw Truncated();
+        var str = Encoding.UTF8.GetString(s.Slice(pos, (int)n));
+        pos += (int)n;
+        return str;
+    }
+
+    private static void WriteVarint(WireBuffer b, ulong v)
+    {
+        while (v >= 0x80)
+        {
+            b.WriteByte((byte)(v | 0x80));
+            v >>= 7;
+        }
+        b.WriteByte((byte)v);
+    }
+
+    private static ulong ReadVarint(ReadOnlySpan<byte> s, ref int pos)
+    {
+        ulong v = 0;
+        for (int shift = 0; shift < 64; shift += 7)
+        {
+            if (pos >= s.Length) throw Truncated();
+            byte b = s[pos++];
+            if (shift == 63 && b > 1) throw new WireFormatException("catalog: varint overflows 64 bits");
+            v |= (ulong)(b & 0x7f) << shift;
+            if (b < 0x80) return v;
+        }
+        throw new WireFormatException("catalog: varint too long");
+    }
+
+    private static WireFormatException Truncated() => new("catalog: truncated", WireError.Truncated);
+}

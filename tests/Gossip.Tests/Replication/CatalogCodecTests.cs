@@ -1,0 +1,47 @@
+using Discovery.Gossip.Replication;
+using Discovery.Gossip.Wire;
+using Discovery.Model;
+using Xunit;
+
+namespace Discovery.Gossip.Tests.Replication;
+
+public class CatalogCodecTests
+{
+    private static readonly CatalogEntry Live = new("ep", "abc", "node-1", 42, false, new byte[] { 1, 2, 3 });
+    private static readonly CatalogEntry Dead = new("ep", "def", "node-2", 1UL << 40, true, ReadOnlyMemory<byte>.Empty);
+
+    [Fact]
+    public void Entries_and_state_round_trip()
+    {
+        var m = CatalogCodec.EncodeEntryMessage(Live);
+        Assert.Equal(0x20, m[0]);
+        Assert.Equal(Live, CatalogCodec.DecodeEntryMessage(m));
+        var s = CatalogCodec.EncodeState([Live, Dead]);
+        Assert.Equal(0x21, s[0]);
+        Assert.Equal([Live, Dead], CatalogCodec.DecodeState(s));
+    }
+
+    [Fact]
+    public void Every_truncation_and_random_garbage_is_a_wire_format_error()
+    {
+        var s = CatalogCodec.EncodeState([Live, Dead]);
+        for (int i = 0; i < s.Length; i++) Assert.Throws<WireFormatException>(() => CatalogCodec.DecodeState(s.AsSpan(0, i)));
+        var rng = new Random(5);
+        for (int i = 0; i < 5000; i++)
+        {
+            var g = new byte[rng.Next(1, 64)];
+            rng.NextBytes(g);
+            g[0] = 0x21;
+            if (g.Length > 1) g[1] = 1;
+            try { CatalogCodec.DecodeState(g); }
+            catch (WireFormatException) { /* expected for almost all inputs */ }
+        }
+    }
+
+    [Fact]
+    public void A_huge_entry_count_is_rejected_before_allocation()
+    {
+        byte[] bomb = [0x21, 1, 0xff, 0xff, 0xff, 0xff, 0x0f];
+        Assert.Throws<WireFormatException>(() => CatalogCodec.DecodeState(bomb));
+    }
+}
