@@ -16,7 +16,8 @@ namespace Discovery.Overlay.Peers;
 /// pass. A network whose vxlan0 already matches costs no netlink call.</para>
 /// <para>The first pass after <see cref="StartAsync"/> reads every vxlan0 back from the kernel, so entries an earlier
 /// run left are adopted when still wanted and removed when not. Later passes diff against what the last apply left,
-/// unless the apply failed (then the network is re-read and retried after <see cref="PeerProgrammerOptions.RetryDelay"/>),
+/// unless the apply failed (then the network is re-read and retried after <see cref="PeerProgrammerOptions.RetryDelay"/>,
+/// doubling while failures go on),
 /// the namespace was replaced, or the periodic resync is due.</para>
 /// <para>Stopping leaves the entries in place: traffic keeps flowing while the agent restarts. Namespaces are never
 /// created or removed here; <see cref="OverlayService"/> owns them (a network's namespace stays after its last local
@@ -47,6 +48,7 @@ public sealed class PeerProgrammer : IAsyncDisposable
 
     private ImmutableDictionary<string, int> _peers = ImmutableDictionary<string, int>.Empty.WithComparers(StringComparer.Ordinal);
     private DateTimeOffset _retryAt;
+    private int _failedPasses; // consecutive passes with a failure: the retry delay doubles with each, up to 32×
     private DateTimeOffset _resyncAt;
     private CatalogWatch? _watch;
     private CancellationTokenSource? _stop;
@@ -143,9 +145,10 @@ public sealed class PeerProgrammer : IAsyncDisposable
             if (!waiting.IsCompleted && deadline > now)
             {
                 using var wake = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                // Task.Delay takes at most ~49 days; a longer wait just wakes up and waits again.
                 var timer = deadline == DateTimeOffset.MaxValue
                     ? Task.Delay(Timeout.Infinite, wake.Token)
-                    : Task.Delay(deadline - now, _time, wake.Token);
+                    : Task.Delay(TimeSpan.FromTicks(Math.Min((deadline - now).Ticks, TimeSpan.TicksPerDay)), _time, wake.Token);
                 await Task.WhenAny(waiting, timer);
                 await wake.CancelAsync();
             }
@@ -186,7 +189,11 @@ public sealed class PeerProgrammer : IAsyncDisposable
     }
 
     private DateTimeOffset NextResync(DateTimeOffset now) =>
-        _settings.ResyncInterval <= TimeSpan.Zero ? DateTimeOffset.MaxValue : now + _settings.ResyncInterval;
+        _settings.ResyncInterval <= TimeSpan.Zero || DateTimeOffset.MaxValue - now <= _settings.ResyncInterval
+            ? DateTimeOffset.MaxValue
+            : now + _settings.ResyncInterval;
+
+    private TimeSpan RetryDelay => _settings.RetryDelay * (1 << Math.Min(_failedPasses, 5));
 
     // The consumer rule of CatalogChange: live → upsert Current, else remove the key.
     private void Follow(CatalogChange change, HashSet<string> dirty)
@@ -220,7 +227,12 @@ public sealed class PeerProgrammer : IAsyncDisposable
     {
         var started = _time.GetTimestamp();
         var results = networks.Order(StringComparer.Ordinal).Select(n => SyncNetwork(n, readKernel)).ToList();
-        if (results.Any(r => r.Error is not null)) _retryAt = _time.GetUtcNow() + _settings.RetryDelay;
+        if (results.Any(r => r.Error is not null))
+        {
+            _retryAt = _time.GetUtcNow() + RetryDelay;
+            _failedPasses++;
+        }
+        else if (_failed.Count == 0) _failedPasses = 0;
 
         var peers = Volatile.Read(ref _peers);
         foreach (var r in results)
@@ -292,7 +304,7 @@ public sealed class PeerProgrammer : IAsyncDisposable
                 _applied.Remove(network);
                 _failed.Add(network);
                 _log.LogWarning("network {Network}: programming peer entries in {Netns} failed, retrying in {Retry} s: {Reason}",
-                    network, nsName, _settings.RetryDelay.TotalSeconds, ex.Message);
+                    network, nsName, RetryDelay.TotalSeconds, ex.Message);
                 return new NetworkSync(network, 0, desired.Entries.Peers, readKernel, ex.Message);
             }
         }

@@ -3,7 +3,8 @@ namespace Discovery.Overlay.Peers;
 /// <summary>Timing of <see cref="PeerProgrammer"/>.</summary>
 public sealed class PeerProgrammerOptions
 {
-    /// <summary>A network whose apply failed is tried again after this long, from a fresh read of its vxlan0.</summary>
+    /// <summary>A network whose apply failed is tried again after this long, from a fresh read of its vxlan0. The delay
+    /// doubles with each pass that fails again, up to 32 times this.</summary>
     public TimeSpan RetryDelay { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Every this long each vxlan0 is read back from the kernel and corrected, which heals changes made

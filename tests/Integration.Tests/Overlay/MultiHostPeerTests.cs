@@ -1,4 +1,8 @@
+using System.Collections.Immutable;
 using System.Diagnostics;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
 using Discovery.Model;
 using Discovery.Overlay;
 using Discovery.Platform;
@@ -267,6 +271,36 @@ public sealed class MultiHostPeerTests(ITestOutputHelper output) : IAsyncLifetim
         // c1's FDB, neighbor and flood entry, and the three strays: six deletes; h3's entries were adopted, not rewritten.
         Assert.Equal(6, web.Ops);
         AssertPings(_lab.Prefix + "c2", _eps["c3"]);
+        AssertNoProgrammingFailures();
+    }
+
+    [Fact]
+    public async Task A_burst_of_remote_endpoints_is_coalesced_into_a_few_batches()
+    {
+        await AttachAllAsync();
+        await WaitForEntriesAsync(_lab.Hosts, [.. _eps.Values], Propagation);
+        foreach (var h in _lab.Hosts) h.Reports.Clear();
+
+        // 100 endpoints of a node "h9" that exists only in the catalogs, merged into h1's catalog in one go.
+        var vtep = IPAddress.Parse("198.18.77.9");
+        var burst = Enumerable.Range(100, 100).Select(i =>
+        {
+            var ip = IPAddress.Parse($"198.19.77.{i}");
+            return new EndpointRecord(Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"h9/{i}"))), MultiHostLab.Network, $"b{i}",
+                ImmutableArray<string>.Empty, null, ip, null, MacAddress.Format(MacAddress.FromIPv4(ip)), "h9", vtep, "", "eth0",
+                ImmutableArray<ServicePort>.Empty, false);
+        }).ToList();
+        var clock = Stopwatch.StartNew();
+        var lamport = _lab[1].Catalog.Clock;
+        foreach (var ep in burst)
+            Assert.True(_lab[1].Catalog.Merge(new CatalogEntry(Tables.Endpoints, ep.Id, "h9", ++lamport, false, RecordCodec.Encode(ep))));
+        var took = await WaitForEntriesAsync(_lab.Hosts, [.. _eps.Values, .. burst], TimeSpan.FromSeconds(2), clock);
+
+        var passes = _lab[1].Reports.Where(r => r.Ops > 0).ToList();
+        output.WriteLine($"100 remote endpoints on 3 hosts in {took.TotalMilliseconds:F0} ms; h1 applied them in {passes.Count} passes: {string.Join(", ", passes.Select(p => p.Ops))} ops");
+        Assert.Equal(100 + 100 + 1, passes.Sum(p => p.Ops)); // FDB and neighbor per endpoint, one flood entry for the new VTEP
+        Assert.InRange(passes.Count, 1, 10);
+        Assert.Equal(102, _lab[1].Programmer!.Peers[MultiHostLab.Network]);
         AssertNoProgrammingFailures();
     }
 
