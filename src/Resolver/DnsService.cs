@@ -96,24 +96,34 @@ public sealed class DnsService : IDisposable
     /// </summary>
     public SandboxListener Listen(IPEndPoint endPoint, IReadOnlyCollection<string> networks, string? key = null)
     {
-        var udp = new Socket(endPoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-        var tcp = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        try
+        // With port 0 the UDP port is random and TCP may already use the same number elsewhere: try a few.
+        for (int attempt = 1; ; attempt++)
         {
-            udp.Bind(endPoint);
-            tcp.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-            tcp.Bind(new IPEndPoint(endPoint.Address, ((IPEndPoint)udp.LocalEndPoint!).Port));
-            tcp.Listen(128);
+            var udp = new Socket(endPoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            var tcp = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                udp.Bind(endPoint);
+                tcp.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                tcp.Bind(new IPEndPoint(endPoint.Address, ((IPEndPoint)udp.LocalEndPoint!).Port));
+                tcp.Listen(128);
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse && endPoint.Port == 0 && attempt < 20)
+            {
+                udp.Dispose();
+                tcp.Dispose();
+                continue;
+            }
+            catch
+            {
+                udp.Dispose();
+                tcp.Dispose();
+                throw;
+            }
+            var listener = NewListener(key ?? $"host:{udp.LocalEndPoint}", udp, tcp, networks);
+            lock (_hostListeners) _hostListeners.Add(listener);
+            return listener;
         }
-        catch
-        {
-            udp.Dispose();
-            tcp.Dispose();
-            throw;
-        }
-        var listener = NewListener(key ?? $"host:{udp.LocalEndPoint}", udp, tcp, networks);
-        lock (_hostListeners) _hostListeners.Add(listener);
-        return listener;
     }
 
     private SandboxListener NewListener(string key, Socket udp, Socket tcp, IEnumerable<string> networks)

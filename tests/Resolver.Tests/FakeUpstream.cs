@@ -8,8 +8,8 @@ namespace Discovery.Tests.Resolver;
 /// <summary>A scripted DNS server on 127.0.0.1 (UDP and TCP on one port) for forwarder tests.</summary>
 internal sealed class FakeUpstream : IDisposable
 {
-    private readonly Socket _udp = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-    private readonly Socket _tcp = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+    private readonly Socket _udp;
+    private readonly Socket _tcp;
     private readonly Func<DnsMessage, bool, DnsMessage?> _answer;
     private readonly CancellationTokenSource _stop = new();
     private int _udpQueries, _tcpQueries;
@@ -18,8 +18,23 @@ internal sealed class FakeUpstream : IDisposable
     public FakeUpstream(Func<DnsMessage, bool, DnsMessage?> answer)
     {
         _answer = answer;
-        _udp.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        _tcp.Bind(new IPEndPoint(IPAddress.Loopback, ((IPEndPoint)_udp.LocalEndPoint!).Port));
+        // The random UDP port may be taken for TCP: try again with another.
+        for (int attempt = 0; ; attempt++)
+        {
+            _udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            _tcp = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            _udp.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            try
+            {
+                _tcp.Bind(new IPEndPoint(IPAddress.Loopback, ((IPEndPoint)_udp.LocalEndPoint!).Port));
+                break;
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse && attempt < 20)
+            {
+                _udp.Dispose();
+                _tcp.Dispose();
+            }
+        }
         _tcp.Listen(16);
         _ = Task.Run(UdpLoop);
         _ = Task.Run(TcpLoop);

@@ -30,56 +30,92 @@ public sealed class NetworkRecords(int network, byte[] v4, byte[] v6, byte[][] p
     public bool IsService { get; } = isService;
 }
 
+/// <summary>One name and its records on every network it exists on.</summary>
+internal readonly struct NameEntry(int hash, byte[] key, NetworkRecords[] records)
+{
+    public readonly int Hash = hash;
+    /// <summary>Lowercase wire form.</summary>
+    public readonly byte[] Key = key;
+    public readonly NetworkRecords[] Records = records;
+}
+
 /// <summary>
-/// An immutable snapshot of every local name, keyed by lowercase wire name. Built off the hot path,
-/// published by reference swap; lookups read plain arrays, take no lock and do not allocate.
+/// An immutable snapshot of every local name, keyed by lowercase wire name. It is split into shards by hash so that
+/// a change rebuilds only the shards it touches and shares the rest with the previous snapshot. Published by
+/// reference swap; lookups read plain arrays, take no lock and do not allocate.
 /// </summary>
 public sealed class NameTable
 {
-    private readonly int[] _slots;          // open addressing, entry index + 1, 0 = empty
-    private readonly Entry[] _entries;
-    private readonly byte[] _keys;          // every key, concatenated
-    private readonly Dictionary<string, int> _networkIndex;
+    internal const int ShardBits = 6;
+    internal const int ShardCount = 1 << ShardBits;
 
-    private readonly struct Entry(int hash, int keyOffset, int keyLength, NetworkRecords[] records)
+    /// <summary>An open-addressing table of one shard's names.</summary>
+    internal sealed class Shard
     {
-        public readonly int Hash = hash;
-        public readonly int KeyOffset = keyOffset;
-        public readonly int KeyLength = keyLength;
-        public readonly NetworkRecords[] Records = records;
+        public static readonly Shard Empty = new([]);
+        private readonly int[] _slots;          // entry index + 1, 0 = empty
+        public readonly NameEntry[] Entries;
+
+        public Shard(NameEntry[] entries)
+        {
+            Entries = entries;
+            int size = 4;
+            while (size < entries.Length * 2) size <<= 1;
+            _slots = new int[size];
+            for (int i = 0; i < entries.Length; i++)
+            {
+                int slot = entries[i].Hash & (size - 1);
+                while (_slots[slot] != 0) slot = (slot + 1) & (size - 1);
+                _slots[slot] = i + 1;
+            }
+        }
+
+        public NetworkRecords[]? Lookup(ReadOnlySpan<byte> key, int hash)
+        {
+            int mask = _slots.Length - 1;
+            int slot = hash & mask;
+            while (true)
+            {
+                int e = _slots[slot];
+                if (e == 0) return null;
+                ref readonly var entry = ref Entries[e - 1];
+                if (entry.Hash == hash && entry.Key.AsSpan().SequenceEqual(key)) return entry.Records;
+                slot = (slot + 1) & mask;
+            }
+        }
     }
 
-    public static NameTable Empty { get; } = new([], [], 0);
+    private readonly Shard[] _shards;
+    private readonly Dictionary<string, int> _networkIndex;
 
-    /// <summary>Increases with every rebuild, so a listener can tell that its cached network set is stale.</summary>
+    public static NameTable Empty { get; } = new([], Enumerable.Repeat(Shard.Empty, ShardCount).ToArray(), 0);
+
+    /// <summary>The catalog version this snapshot reflects; a listener uses the reference to tell that it changed.</summary>
     public long Version { get; }
+    /// <summary>Network names by index; indices stay stable across snapshots of one updater.</summary>
     public IReadOnlyList<string> Networks { get; }
-    public int Count => _entries.Length;
+    public int Count { get; }
 
-    internal NameTable(IReadOnlyList<string> networks, IReadOnlyList<(byte[] Key, NetworkRecords[] Records)> names, long version)
+    internal NameTable(IReadOnlyList<string> networks, Shard[] shards, long version)
     {
         Version = version;
         Networks = networks;
+        _shards = shards;
         _networkIndex = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < networks.Count; i++) _networkIndex[networks[i]] = i;
-        int size = 16;
-        while (size < names.Count * 2) size <<= 1;
-        _slots = new int[size];
-        _entries = new Entry[names.Count];
-        _keys = new byte[names.Sum(n => n.Key.Length)];
-        int off = 0;
-        for (int i = 0; i < names.Count; i++)
-        {
-            var (key, records) = names[i];
-            key.CopyTo(_keys, off);
-            int h = Hash(key);
-            _entries[i] = new Entry(h, off, key.Length, records);
-            off += key.Length;
-            int slot = h & (size - 1);
-            while (_slots[slot] != 0) slot = (slot + 1) & (size - 1);
-            _slots[slot] = i + 1;
-        }
+        foreach (var s in shards) Count += s.Entries.Length;
     }
+
+    internal Shard[] Shards => _shards;
+
+    internal static int Hash(ReadOnlySpan<byte> key)
+    {
+        var h = new HashCode();
+        h.AddBytes(key);
+        return h.ToHashCode() & 0x7FFFFFFF;
+    }
+
+    internal static int ShardOf(int hash) => (hash >> (31 - ShardBits)) & (ShardCount - 1);
 
     /// <summary>The index of a network in this snapshot, or -1.</summary>
     public int NetworkIndex(string network) => _networkIndex.TryGetValue(network, out var i) ? i : -1;
@@ -92,28 +128,14 @@ public sealed class NameTable
     public NetworkRecords[]? Lookup(ReadOnlySpan<byte> lowerName)
     {
         int h = Hash(lowerName);
-        int mask = _slots.Length - 1;
-        int slot = h & mask;
-        while (true)
-        {
-            int e = _slots[slot];
-            if (e == 0) return null;
-            ref readonly var entry = ref _entries[e - 1];
-            if (entry.Hash == h && _keys.AsSpan(entry.KeyOffset, entry.KeyLength).SequenceEqual(lowerName)) return entry.Records;
-            slot = (slot + 1) & mask;
-        }
+        return _shards[ShardOf(h)].Lookup(lowerName, h);
     }
 
     /// <summary>Every name in the table, dotted, for diagnostics and tests.</summary>
     public IEnumerable<string> Names()
     {
-        foreach (var e in _entries) yield return DnsName.ToDotted(_keys.AsSpan(e.KeyOffset, e.KeyLength));
-    }
-
-    private static int Hash(ReadOnlySpan<byte> key)
-    {
-        var h = new HashCode();
-        h.AddBytes(key);
-        return h.ToHashCode() & 0x7FFFFFFF;
+        foreach (var s in _shards)
+            foreach (var e in s.Entries)
+                yield return DnsName.ToDotted(e.Key);
     }
 }

@@ -10,10 +10,10 @@ namespace Discovery.Resolver.Names;
 public sealed class NameTableUpdater : IDisposable
 {
     private readonly CatalogWatch _watch;
-    private readonly string _clusterDomain;
     private readonly ILogger _log;
     private readonly DnsMetrics _metrics;
     private readonly Dictionary<string, EndpointRecord> _endpoints = new(StringComparer.Ordinal);
+    private readonly NameIndex _index;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
     private readonly object _waitGate = new();
@@ -24,9 +24,10 @@ public sealed class NameTableUpdater : IDisposable
     public NameTableUpdater(CatalogWatch watch, string clusterDomain, ILogger log, DnsMetrics metrics)
     {
         _watch = watch;
-        _clusterDomain = clusterDomain;
         _log = log;
         _metrics = metrics;
+        _index = new NameIndex(clusterDomain,
+            (ep, name) => _log.LogWarning("Endpoint {Endpoint} on {Network}: '{Name}' is not a valid DNS name; skipped", ep.ShortId, ep.Network, name));
         foreach (var entry in watch.Snapshot.Table(Tables.Endpoints)) Upsert(entry);
         Publish(watch.Snapshot.Version);
         _loop = Task.Run(RunAsync);
@@ -65,7 +66,7 @@ public sealed class NameTableUpdater : IDisposable
                     if (change.Current.Table != Tables.Endpoints) continue;
                     endpointsChanged = true;
                     if (change.Live) Upsert(change.Current);
-                    else _endpoints.Remove(change.Current.Key);
+                    else Remove(change.Current.Key);
                 }
                 if (endpointsChanged) Publish(version);
                 else SetApplied(version);
@@ -84,23 +85,30 @@ public sealed class NameTableUpdater : IDisposable
 
     private void Upsert(CatalogEntry entry)
     {
+        Remove(entry.Key);
+        EndpointRecord record;
         try
         {
-            var record = RecordCodec.DecodeEndpoint(entry.Value.Span);
-            _endpoints[entry.Key] = record;
+            record = RecordCodec.DecodeEndpoint(entry.Value.Span);
         }
         catch (RecordFormatException e)
         {
             _metrics.Dropped("bad_endpoint_record");
             _log.LogWarning("Endpoint {Endpoint} from {Node} has an undecodable record and gets no DNS names: {Error}", entry.Key, entry.Owner, e.Message);
-            _endpoints.Remove(entry.Key);
+            return;
         }
+        _endpoints[entry.Key] = record;
+        _index.Add(record);
+    }
+
+    private void Remove(string key)
+    {
+        if (_endpoints.Remove(key, out var old)) _index.Remove(old);
     }
 
     private void Publish(long version)
     {
-        var table = NameTableBuilder.Build(_endpoints.Values, _clusterDomain, version,
-            (ep, name) => _log.LogWarning("Endpoint {Endpoint} on {Network}: '{Name}' is not a valid DNS name; skipped", ep.ShortId, ep.Network, name));
+        var table = _index.Publish(version);
         Volatile.Write(ref _current, table);
         _metrics.TableRebuilt(table.Count);
         SetApplied(version);

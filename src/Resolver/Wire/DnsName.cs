@@ -133,22 +133,32 @@ public static class DnsName
         return len < 0 ? null : buf.Slice(0, len).ToArray();
     }
 
-    /// <summary>Encodes into <paramref name="dest"/>; returns the length or -1.</summary>
+    /// <summary>Encodes into <paramref name="dest"/>; returns the length or -1. Labels take printable ASCII only.</summary>
     public static int TryEncode(string dotted, Span<byte> dest)
     {
-        if (dotted == "." || dotted.Length == 0) { dest[0] = 0; return 1; }
-        string s = dotted.EndsWith('.') ? dotted[..^1] : dotted;
-        int pos = 0;
-        foreach (var label in s.Split('.'))
+        int end = dotted.Length;
+        if (end > 0 && dotted[end - 1] == '.') end--;
+        if (end == 0) { dest[0] = 0; return 1; }
+        if (end + 2 > Math.Min(DnsHeader.MaxNameLength, dest.Length)) return -1;
+        int lengthAt = 0, labelLength = 0;
+        for (int i = 0; i < end; i++)
         {
-            int n = Encoding.ASCII.GetByteCount(label);
-            if (n == 0 || n > DnsHeader.MaxLabelLength || label.Any(c => c > 0x7E || c < 0x21)) return -1;
-            if (pos + 1 + n + 1 > DnsHeader.MaxNameLength || pos + 1 + n + 1 > dest.Length) return -1;
-            dest[pos++] = (byte)n;
-            pos += Encoding.ASCII.GetBytes(label, dest.Slice(pos));
+            char c = dotted[i];
+            if (c == '.')
+            {
+                if (labelLength == 0) return -1;
+                dest[lengthAt] = (byte)labelLength;
+                lengthAt = i + 1;
+                labelLength = 0;
+                continue;
+            }
+            if (c < (char)0x21 || c > (char)0x7E || ++labelLength > DnsHeader.MaxLabelLength) return -1;
+            dest[i + 1] = (byte)c;
         }
-        dest[pos++] = 0;
-        return pos;
+        if (labelLength == 0) return -1;
+        dest[lengthAt] = (byte)labelLength;
+        dest[end + 1] = 0;
+        return end + 2;
     }
 
     /// <summary>Encodes and lowercases, or throws for a name that cannot exist in DNS.</summary>
@@ -183,16 +193,30 @@ public static class DnsName
     /// <summary>The reverse-lookup name of an address: d.c.b.a.in-addr.arpa. or the nibble form under ip6.arpa.</summary>
     public static string ReverseName(IPAddress address)
     {
-        var bytes = address.GetAddressBytes();
-        var sb = new StringBuilder();
+        Span<byte> bytes = stackalloc byte[16];
+        address.TryWriteBytes(bytes, out int n);
+        Span<char> text = stackalloc char[16 * 4 + 9];
+        int p = 0;
         if (address.AddressFamily == AddressFamily.InterNetwork)
         {
-            for (int i = bytes.Length - 1; i >= 0; i--) sb.Append(bytes[i]).Append('.');
-            return sb.Append("in-addr.arpa.").ToString();
+            for (int i = n - 1; i >= 0; i--)
+            {
+                bytes[i].TryFormat(text.Slice(p), out int w, default, System.Globalization.CultureInfo.InvariantCulture);
+                p += w;
+                text[p++] = '.';
+            }
+            "in-addr.arpa.".CopyTo(text.Slice(p));
+            return new string(text.Slice(0, p + 13));
         }
         const string hex = "0123456789abcdef";
-        for (int i = bytes.Length - 1; i >= 0; i--)
-            sb.Append(hex[bytes[i] & 0xF]).Append('.').Append(hex[bytes[i] >> 4]).Append('.');
-        return sb.Append("ip6.arpa.").ToString();
+        for (int i = n - 1; i >= 0; i--)
+        {
+            text[p++] = hex[bytes[i] & 0xF];
+            text[p++] = '.';
+            text[p++] = hex[bytes[i] >> 4];
+            text[p++] = '.';
+        }
+        "ip6.arpa.".CopyTo(text.Slice(p));
+        return new string(text.Slice(0, p + 9));
     }
 }
