@@ -20,13 +20,14 @@ public sealed class MultiHostPeerTests(ITestOutputHelper output) : IAsyncLifetim
 {
     private static readonly TimeSpan Propagation = TimeSpan.FromSeconds(1);
 
-    private MultiHostLab _lab = null!;
+    private MultiHostLab _lab = null!; // set by InitializeAsync
     private readonly Dictionary<string, EndpointRecord> _eps = [];
 
     public async Task InitializeAsync() => _lab = await MultiHostLab.StartAsync(3);
 
     public async Task DisposeAsync()
     {
+        if (_lab is null) return; // StartAsync failed and cleaned up after itself
         foreach (var w in _lab.Warnings) output.WriteLine(w);
         await _lab.DisposeAsync();
     }
@@ -114,7 +115,7 @@ public sealed class MultiHostPeerTests(ITestOutputHelper output) : IAsyncLifetim
         return (fdb, neigh);
     }
 
-    private static bool Ping(string fromNs, System.Net.IPAddress to) =>
+    private static bool Ping(string fromNs, IPAddress to) =>
         Cli.TryRun("ip", "netns", "exec", fromNs, "ping", "-c1", "-W1", to.ToString()).ExitCode == 0;
 
     private void AssertPings(string fromNs, EndpointRecord to)
