@@ -1,0 +1,32 @@
+using System.Globalization;
+using System.Net;
+using Discovery.Gossip.Membership;
+
+namespace Discovery.Gossip.Serf;
+
+/// <summary>The serf tags a Discovery agent announces, so peers (and `serf members`) can tell what it is.</summary>
+public static class AgentTags
+{
+    /// <summary>serf's conventional role tag.</summary>
+    public const string Role = "role";
+    /// <summary>Underlay address of the agent's VXLAN tunnel endpoint.</summary>
+    public const string Vtep = "vtep";
+    /// <summary>Discovery's own protocol version (catalog messages and state), independent of memberlist's.</summary>
+    public const string ProtocolVersion = "dv";
+
+    public const string DiscoveryRole = "discovery";
+    public const int CurrentProtocolVersion = 1;
+
+    public static Dictionary<string, string> For(IPAddress vtep, int protocolVersion = CurrentProtocolVersion) => new(StringComparer.Ordinal)
+    {
+        [Role] = DiscoveryRole,
+        [Vtep] = vtep.ToString(),
+        [ProtocolVersion] = protocolVersion.ToString(CultureInfo.InvariantCulture),
+    };
+
+    /// <summary>True for members that are Discovery agents (as opposed to plain serf agents in the same mesh).</summary>
+    public static bool IsDiscoveryAgent(Member member) => member.Tags.TryGetValue(Role, out var r) && r == DiscoveryRole;
+
+    public static IPAddress? VtepOf(Member member) =>
+        member.Tags.TryGetValue(Vtep, out var v) && IPAddress.TryParse(v, out var ip) ? ip : null;
+}
