@@ -80,7 +80,10 @@ public sealed class Forwarder : IDisposable
         {
             var ep = upstreams[i];
             var s = new Socket(ep.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-            s.Connect(ep);
+            // An upstream without a route now (a namespace with no default route) must not stop the agent:
+            // the send path connects again and counts each failure against the upstream's health.
+            try { s.Connect(ep); }
+            catch (SocketException e) { _log.LogWarning("DNS upstream {Upstream} is unreachable for now: {Reason}", ep, e.Message); }
             var u = new Upstream(i, ep, s);
             u.Receiver = new Thread(() => ReceiveLoop(u), 256 * 1024) { IsBackground = true, Name = "dns-upstream " + u.Label };
             _upstreams[i] = u;
@@ -176,7 +179,9 @@ public sealed class Forwarder : IDisposable
         BinaryPrimitives.WriteUInt16BigEndian(p.Query, id);
         try
         {
-            _upstreams[up].Udp.Send(p.Query.AsSpan(0, p.QueryLength));
+            var udp = _upstreams[up].Udp;
+            if (!udp.Connected) udp.Connect(_upstreams[up].EndPoint);
+            udp.Send(p.Query.AsSpan(0, p.QueryLength));
         }
         catch (SocketException e)
         {
@@ -235,6 +240,14 @@ public sealed class Forwarder : IDisposable
             }
             catch (SocketException) when (_disposed) { break; }
             catch (ObjectDisposedException) { break; }
+            catch (SocketException e)
+            {
+                // Anything else (an upstream socket that is not connected yet, a transient error) must not kill the
+                // thread, and must not spin either.
+                _metrics.UpstreamError(u.Label, "receive_" + e.SocketErrorCode.ToString().ToLowerInvariant());
+                Thread.Sleep(50);
+                continue;
+            }
             try
             {
                 OnUdpAnswer(u, buf.AsSpan(0, n), client, key);
