@@ -8,7 +8,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "demo: run as root (it creates network namespaces)" >&2; exit 1; }
 "$ROOT/scripts/deps.sh"
 "$ROOT/scripts/build.sh"
-export LAB_PREFIX=demo- DISCOVERY_BIN="$ROOT/.out/bin/discovery"
+# Forwarded (non-local) names go to 127.0.0.1:9 inside the lab host, where nothing listens: no demo query leaves the machine.
+export LAB_PREFIX=demo- DISCOVERY_BIN="$ROOT/.out/bin/discovery" LAB_AGENT_ARGS="--dns-upstream 127.0.0.1:9"
 LAB="$ROOT/ops/lab/lab.sh"
 D=/tmp/discovery-lab/demo-
 cleanup() { [ "${KEEP:-0}" = 1 ] || "$LAB" down; }

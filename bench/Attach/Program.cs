@@ -22,7 +22,7 @@ try
     var sock = Path.Combine(dir, "agent.sock");
     agent = Process.Start(new ProcessStartInfo("nsenter",
         [$"--net=/run/netns/{hostNs}", bin, "agent", "--node", "b1", "--data-dir", Path.Combine(dir, "data"), "--api-socket", sock,
-         "--metrics", "127.0.0.1:9653", "--netns-prefix", run + "-", "--claim-settle", "0", "--log-level", "Warning"])
+         "--metrics", "127.0.0.1:9653", "--netns-prefix", run + "-", "--claim-settle", "0", "--log-level", "Warning", "--dns-upstream", "127.0.0.1:9"])
     { RedirectStandardOutput = true, RedirectStandardError = true })!;
     using var api = new ApiClient(sock);
     var ready = Stopwatch.StartNew();
