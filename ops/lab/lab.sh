@@ -52,9 +52,11 @@ start_agent() {
   local i=$1 h; h=$(ns "$i")
   mkdir -p "$D/h$i"
   if [ -f "$D/h$i/pid" ] && kill -0 "$(cat "$D/h$i/pid")" 2>/dev/null; then return; fi
+  # Every host but the first joins h1; the agent retries until h1 answers.
+  local join=""; [ "$i" -gt 1 ] && join="--join $(host_ip 1)"
   # shellcheck disable=SC2086
   nsenter --net="/run/netns/$h" "$BIN" agent --node "h$i" --data-dir "$D/h$i/data" --api-socket "$(sock "$i")" \
-    --metrics "$(host_ip "$i"):9653" --netns-prefix "$P" --advertise "$(host_ip "$i")" ${LAB_AGENT_ARGS:-} \
+    --metrics "$(host_ip "$i"):9653" --netns-prefix "$P" --advertise "$(host_ip "$i")" $join ${LAB_AGENT_ARGS:-} \
     >>"$D/h$i/agent.log" 2>&1 &
   echo $! > "$D/h$i/pid"
 }

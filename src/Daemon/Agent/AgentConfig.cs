@@ -30,6 +30,14 @@ public sealed partial class AgentConfig
     public double DnsForwardTimeoutSeconds { get; set; } = 2;
     public int DnsMaxInFlight { get; set; } = 1024;
     public int DnsCacheMaxEntries { get; set; } = 10_000;
+    /// <summary>Gossip bind address ADDR[:PORT] (memberlist/serf default port 7946).</summary>
+    public string Bind { get; set; } = "0.0.0.0:7946";
+    /// <summary>Comma-separated peers ADDR[:PORT] to join; retried until one answers.</summary>
+    public string? Join { get; set; }
+    /// <summary>Base64 AES key (16, 24 or 32 bytes) for gossip encryption, as serf's -encrypt.</summary>
+    public string? Encrypt { get; set; }
+    /// <summary>How long a dead node's entries stay hidden (restorable) before they are removed.</summary>
+    public double ReapWindowSeconds { get; set; } = 1800;
 
     private static readonly JsonSerializerOptions Json = new()
     {
@@ -90,12 +98,31 @@ public sealed partial class AgentConfig
         if (DnsMaxInFlight < 1) throw new ConfigException("DNS in-flight limit must be at least 1");
         if (DnsCacheMaxEntries < 0) throw new ConfigException("DNS cache size must not be negative");
         _ = ParseUpstreams();
+        _ = ParseBind();
+        if (ReapWindowSeconds is < 1 or > 30 * 86400) throw new ConfigException($"reap window {ReapWindowSeconds}s is out of range 1..2592000");
+        if (Encrypt is not null)
+        {
+            byte[] key;
+            try { key = Convert.FromBase64String(Encrypt); }
+            catch (FormatException) { throw new ConfigException("encrypt key is not base64"); }
+            if (key.Length is not (16 or 24 or 32)) throw new ConfigException($"encrypt key must be 16, 24 or 32 bytes, not {key.Length}");
+        }
         if (ClaimSettleSeconds is < 0 or > 600) throw new ConfigException($"claim settle time {ClaimSettleSeconds}s is out of range 0..600");
     }
 }
 
 public sealed partial class AgentConfig
 {
+    public System.Net.IPEndPoint ParseBind()
+    {
+        if (System.Net.IPAddress.TryParse(Bind, out var ip)) return new System.Net.IPEndPoint(ip, 7946);
+        if (System.Net.IPEndPoint.TryParse(Bind, out var ep)) return ep;
+        throw new ConfigException($"bind address '{Bind}' is not ADDR[:PORT]");
+    }
+
+    public IReadOnlyList<string> JoinPeers() =>
+        string.IsNullOrWhiteSpace(Join) ? [] : Join.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
     public IReadOnlyList<System.Net.IPEndPoint>? ParseUpstreams()
     {
         if (string.IsNullOrWhiteSpace(DnsUpstreams)) return null;

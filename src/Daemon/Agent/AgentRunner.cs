@@ -1,6 +1,10 @@
 using System.Net;
 using Discovery.Daemon.Api;
 using Discovery.Model;
+using Discovery.Gossip;
+using Discovery.Gossip.Observability;
+using Discovery.Gossip.Replication;
+using Discovery.Gossip.Serf;
 using Discovery.Overlay;
 using Discovery.Overlay.Peers;
 using Discovery.Resolver;
@@ -46,6 +50,30 @@ public static class AgentRunner
             log.LogWarning("no --advertise address: single-host mode, VXLAN peers cannot reach this host");
         var overlay = new OverlayService(catalog, options, TimeProvider.System, () => file.Save(catalog), loggerFactory.CreateLogger<OverlayService>());
         await overlay.ReconcileAsync(stop);
+
+        // Gossip: the replicator spreads catalog changes; a dead node's entries are hidden, a leaving node's removed.
+        var keyringFile = new KeyringFile(cfg.DataDir);
+        await using var replicator = new CatalogReplicator(catalog, new CatalogReplicationOptions
+        {
+            ReapWindow = TimeSpan.FromSeconds(cfg.ReapWindowSeconds),
+        }, TimeProvider.System, loggerFactory.CreateLogger<CatalogReplicator>());
+        var bind = cfg.ParseBind();
+        // Peers reach us at the underlay address; with none (single host) at the bind address, or loopback.
+        var advertise = options.Vtep ?? (bind.Address.Equals(IPAddress.Any) ? IPAddress.Loopback : bind.Address);
+        await using var gossip = new GossipAgent(new GossipAgentOptions
+        {
+            Name = cfg.Node,
+            Bind = bind,
+            Advertise = advertise,
+            Join = cfg.JoinPeers(),
+            EncryptKeys = keyringFile.Initial(cfg.Encrypt),
+            Tags = AgentTags.For(advertise),
+        }, application: replicator, listener: replicator, loggers: loggerFactory);
+        using var gossipMetrics = new GossipPrometheus(gossip, Prometheus.Metrics.DefaultRegistry);
+        gossip.Start();
+        log.LogInformation("gossip on {Bind} as {Node}, joining [{Join}], encryption {Encryption}",
+            cfg.Bind, cfg.Node, string.Join(", ", cfg.JoinPeers()), gossip.Keyring.Enabled ? "on" : "off");
+
         await using var peers = new PeerProgrammer(catalog, overlay.Kernel, options, loggerFactory.CreateLogger<PeerProgrammer>());
         await peers.StartAsync(stop);
         AgentMetrics.InstallPeers(peers);
@@ -65,7 +93,10 @@ public static class AgentRunner
 
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(cfg.ApiSocket))!);
         if (File.Exists(cfg.ApiSocket)) File.Delete(cfg.ApiSocket); // a stale socket of a dead agent; AgentLock proved none runs
-        await using var api = ApiServer.Build(cfg.ApiSocket, overlay, attachments, cfg.Node, provider);
+        using var leaving = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        var leaveRequested = false;
+        await using var api = ApiServer.Build(cfg.ApiSocket, overlay, attachments, gossip, () => keyringFile.Save(gossip.Keyring),
+            () => { leaveRequested = true; leaving.Cancel(); }, cfg.Node, provider);
         await using var metrics = BuildMetricsServer(cfg.Metrics, provider);
         await api.StartAsync(stop);
         File.SetUnixFileMode(cfg.ApiSocket, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
@@ -73,8 +104,14 @@ public static class AgentRunner
         AgentMetrics.Ready.Set(1);
         log.LogInformation("agent {Node} ready: api {Socket}, metrics http://{Metrics}/metrics", cfg.Node, cfg.ApiSocket, cfg.Metrics);
 
-        try { await Task.Delay(Timeout.Infinite, stop); }
+        try { await Task.Delay(Timeout.Infinite, leaving.Token); }
         catch (OperationCanceledException) { log.LogInformation("agent {Node} stopping", cfg.Node); }
+        if (leaveRequested)
+        {
+            // A graceful leave: serf's leave intent, then dead-from-self; peers delete this node's entries.
+            await gossip.LeaveAsync(CancellationToken.None);
+            log.LogInformation("agent {Node} left the cluster", cfg.Node);
+        }
         AgentMetrics.Ready.Set(0);
         await api.StopAsync(CancellationToken.None);
         await metrics.StopAsync(CancellationToken.None);

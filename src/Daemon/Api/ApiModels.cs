@@ -21,6 +21,12 @@ public sealed record EndpointView(
 
 public sealed record ErrorView(string Error);
 
+public sealed record MemberView(string Name, string Address, int Port, string Status, IReadOnlyDictionary<string, string> Tags);
+
+public sealed record KeysView(IReadOnlyList<string> Keys, string? Primary);
+
+public sealed record KeyRequest(string Key);
+
 public sealed record InfoView(string Node, string Version, bool Ready);
 
 public static class ApiJson

@@ -1,5 +1,7 @@
 using System.Text.Json;
 using Discovery.Daemon.Agent;
+using Discovery.Gossip;
+using Discovery.Gossip.Security;
 using Discovery.Overlay;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -13,7 +15,8 @@ namespace Discovery.Daemon.Api;
 /// <summary>The local HTTP+JSON API on a unix socket, used by the CLI and the CNI plugin.</summary>
 public static class ApiServer
 {
-    public static WebApplication Build(string socketPath, OverlayService overlay, AttachFlow attachments, string node, ILoggerProvider logs)
+    public static WebApplication Build(string socketPath, OverlayService overlay, AttachFlow attachments, GossipAgent gossip,
+        Action saveKeys, Action leave, string node, ILoggerProvider logs)
     {
         var app = WebHosts.Create(k => k.ListenUnixSocket(socketPath), logs);
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Discovery.Api");
@@ -27,6 +30,7 @@ public static class ApiServer
                 if (ex.Kind == OverlayErrorKind.Kernel) log.LogError(ex, "{Method} {Path} failed in the kernel", ctx.Request.Method, ctx.Request.Path);
             }
             catch (BadRequestException ex) { await WriteError(ctx, 400, ex.Message); }
+            catch (KeyringException ex) { await WriteError(ctx, 400, ex.Message); }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 log.LogError(ex, "{Method} {Path} failed", ctx.Request.Method, ctx.Request.Path);
@@ -69,7 +73,36 @@ public static class ApiServer
             var ep = await attachments.DetachAsync(req, ctx.RequestAborted);
             return Results.Json(EndpointView.From(ep), ApiJson.Options);
         });
+        app.MapGet("/v1/members", () => Results.Json(gossip.Members.OrderBy(m => m.Name, StringComparer.Ordinal)
+            .Select(m => new MemberView(m.Name, m.Address.ToString(), m.Port, m.StatusText, m.Tags)), ApiJson.Options));
+        app.MapGet("/v1/keys", () => Results.Json(Keys(gossip), ApiJson.Options));
+        app.MapPost("/v1/keys/{verb}", async (string verb, HttpContext ctx) =>
+        {
+            var req = await Read<KeyRequest>(ctx);
+            Require(req.Key, "key");
+            switch (verb)
+            {
+                case "install": gossip.InstallKey(req.Key); break;
+                case "use": gossip.UseKey(req.Key); break;
+                case "remove": gossip.RemoveKey(req.Key); break;
+                default: throw new BadRequestException($"unknown keyring operation '{verb}' (install, use, remove)");
+            }
+            saveKeys();
+            log.LogInformation("gossip keyring: {Verb} done, {Count} keys installed", verb, gossip.ListKeys().Count);
+            return Results.Json(Keys(gossip), ApiJson.Options);
+        });
+        app.MapPost("/v1/leave", () =>
+        {
+            leave();
+            return Results.Json(new InfoView(node, Version(), false), ApiJson.Options);
+        });
         return app;
+    }
+
+    private static KeysView Keys(GossipAgent gossip)
+    {
+        var keys = gossip.ListKeys();
+        return new KeysView(keys, keys.Count > 0 ? keys[0] : null);
     }
 
     public static string Version() =>

@@ -25,6 +25,9 @@ public static class CommandLine
         root.Add(AttachCommand());
         root.Add(DetachCommand());
         root.Add(EndpointsCommand());
+        root.Add(MembersCommand());
+        root.Add(KeysCommand());
+        root.Add(LeaveCommand());
         return root;
     }
 
@@ -44,11 +47,15 @@ public static class CommandLine
             ("advertise", new Option<string?>("--advertise") { Description = "Underlay address of this host (VXLAN local end)." }),
             ("claimSettleSeconds", new Option<string?>("--claim-settle") { Description = "Seconds an IPAM block claim must go unopposed (default 1)." }),
             ("logLevel", new Option<string?>("--log-level") { Description = "Trace, Debug, Information, Warning, Error." }),
+            ("bind", new Option<string?>("--bind") { Description = "Gossip bind ADDR[:PORT] (default 0.0.0.0:7946)." }),
+            ("encrypt", new Option<string?>("--encrypt") { Description = "Base64 gossip encryption key (as serf -encrypt)." }),
             ("clusterDomain", new Option<string?>("--cluster-domain") { Description = "DNS cluster domain (default discovery.internal.)." }),
             ("dnsTtlSeconds", new Option<string?>("--dns-ttl") { Description = "TTL of local DNS answers in seconds (default 5)." }),
             ("dnsUpstreams", new Option<string?>("--dns-upstream") { Description = "Comma-separated upstream resolvers IP[:PORT] (default: the host's /etc/resolv.conf)." }),
         };
+        var join = new Option<string[]>("--join") { Description = "Peer ADDR[:PORT] to join (repeatable; retried)." };
         cmd.Add(config);
+        cmd.Add(join);
         foreach (var f in flags) cmd.Add(f.Option);
         cmd.SetAction(async (pr, ct) =>
         {
@@ -56,6 +63,8 @@ public static class CommandLine
                 .ToDictionary(e => (string)e.Key, e => (string?)e.Value);
             var values = flags.ToDictionary(f => f.Name, f => pr.GetValue(f.Option));
             values["apiSocket"] = pr.GetValue(ApiSocket);
+            var joins = pr.GetValue(join);
+            values["join"] = joins is { Length: > 0 } ? string.Join(",", joins) : null;
             return await Run(async () =>
             {
                 var cfg = AgentConfig.Load(pr.GetValue(config), env, values);
@@ -151,6 +160,45 @@ public static class CommandLine
             else Table(["ID", "NAME", "NETWORK", "IP", "MAC", "NODE", "ALIASES"],
                 eps.Select(e => new[] { e.ShortId, e.Name, e.Network, e.Ip, e.Mac, e.Node, string.Join(",", e.Aliases) }));
         }));
+        return cmd;
+    }
+
+    private static Command MembersCommand()
+    {
+        var cmd = new Command("members", "List the gossip members this agent sees (discovery agents and serf nodes).");
+        var json = new Option<bool>("--json") { Description = "Print JSON." };
+        cmd.Add(json);
+        cmd.SetAction(pr => Call(SocketPath(pr), async c =>
+        {
+            var members = await c.Get<List<MemberView>>("/v1/members");
+            if (pr.GetValue(json)) Print(members);
+            else Table(["NAME", "ADDRESS", "STATUS", "TAGS"],
+                members.Select(m => new[] { m.Name, m.Address, m.Status, string.Join(",", m.Tags.OrderBy(t => t.Key).Select(t => $"{t.Key}={t.Value}")) }));
+        }));
+        return cmd;
+    }
+
+    private static Command KeysCommand()
+    {
+        var cmd = new Command("keys", "Manage this agent's gossip keyring (install a key everywhere, then use it, then remove the old one).");
+        var list = new Command("list", "List installed keys; the first is the primary.");
+        list.SetAction(pr => Call(SocketPath(pr), async c => Print(await c.Get<KeysView>("/v1/keys"))));
+        cmd.Add(list);
+        foreach (var (verb, help) in new[] { ("install", "Install a key (base64)."), ("use", "Make an installed key the primary."), ("remove", "Remove a key that is not the primary.") })
+        {
+            var sub = new Command(verb, help);
+            var key = new Argument<string>("KEY");
+            sub.Add(key);
+            sub.SetAction(pr => Call(SocketPath(pr), async c => Print(await c.Post<KeysView>("/v1/keys/" + verb, new KeyRequest(pr.GetValue(key)!)))));
+            cmd.Add(sub);
+        }
+        return cmd;
+    }
+
+    private static Command LeaveCommand()
+    {
+        var cmd = new Command("leave", "Leave the cluster gracefully (peers delete this node's entries) and stop the agent.");
+        cmd.SetAction(pr => Call(SocketPath(pr), async c => Print(await c.Post<InfoView>("/v1/leave", new { }))));
         return cmd;
     }
 
