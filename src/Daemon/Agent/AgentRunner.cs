@@ -56,6 +56,8 @@ public static class AgentRunner
         await using var replicator = new CatalogReplicator(catalog, new CatalogReplicationOptions
         {
             ReapWindow = TimeSpan.FromSeconds(cfg.ReapWindowSeconds),
+            // Our own endpoint coming back from peers (we restarted, or they reaped us) is real only if its veth still is.
+            KeepOwnEntry = e => e.Table != Tables.Endpoints || overlay.Kernel.IsEndpointIntact(RecordCodec.DecodeEndpoint(e.Value.Span)),
         }, TimeProvider.System, loggerFactory.CreateLogger<CatalogReplicator>());
         var bind = cfg.ParseBind();
         // Peers reach us at the underlay address; with none (single host) at the bind address, or loopback.

@@ -1,6 +1,5 @@
 // Compiled once tests/Interop.Tests references src/Gossip (directly or through the Daemon) and defines
 // DISCOVERY_GOSSIP_INTEROP; until then this file is inert so the project keeps building.
-#if DISCOVERY_GOSSIP_INTEROP
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -133,4 +132,3 @@ public sealed class SerfAgent : IDisposable
         _process.Dispose();
     }
 }
-#endif

@@ -1,6 +1,5 @@
 // Compiled once tests/Interop.Tests references src/Gossip (directly or through the Daemon) and defines
 // DISCOVERY_GOSSIP_INTEROP; until then this file is inert so the project keeps building.
-#if DISCOVERY_GOSSIP_INTEROP
 using System.Diagnostics;
 using System.Net;
 using Discovery.Gossip;
@@ -185,4 +184,3 @@ public class SerfInteropTests(ITestOutputHelper output)
 
 [CollectionDefinition("serf", DisableParallelization = true)]
 public class SerfCollection { }
-#endif
