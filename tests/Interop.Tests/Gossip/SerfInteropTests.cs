@@ -1,5 +1,3 @@
-// Compiled once tests/Interop.Tests references src/Gossip (directly or through the Daemon) and defines
-// DISCOVERY_GOSSIP_INTEROP; until then this file is inert so the project keeps building.
 using System.Diagnostics;
 using System.Net;
 using Discovery.Gossip;
