@@ -218,8 +218,17 @@ public sealed class OverlayService
             {
                 if (!networks.ContainsKey(nsNetwork))
                 {
-                    _kernel.RemoveNetwork(nsNetwork);
-                    removedNs.Add(nsNetwork);
+                    // Only a network known to be deleted, with no local endpoint left on it, loses its namespace:
+                    // a record this node has not (yet) learned from its peers is no reason to cut containers off.
+                    var deleted = _catalog.Get(Tables.Networks, nsNetwork) is { Tombstone: true };
+                    if (deleted && !live.Any(e => e.Network == nsNetwork))
+                    {
+                        _kernel.RemoveNetwork(nsNetwork);
+                        removedNs.Add(nsNetwork);
+                    }
+                    else
+                        _log.LogWarning("namespace of network {Network} kept: {Reason}", nsNetwork,
+                            deleted ? "local endpoints are still attached" : "the network is not in the catalog yet");
                     continue;
                 }
                 var known = live.Where(e => e.Network == nsNetwork).Select(e => KernelNames.HostVeth(e.Id)).ToHashSet();

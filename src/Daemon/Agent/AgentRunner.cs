@@ -53,6 +53,7 @@ public static class AgentRunner
 
         // Gossip: the replicator spreads catalog changes; a dead node's entries are hidden, a leaving node's removed.
         var keyringFile = new KeyringFile(cfg.DataDir);
+        var membersFile = new MembersFile(cfg.DataDir);
         await using var replicator = new CatalogReplicator(catalog, new CatalogReplicationOptions
         {
             ReapWindow = TimeSpan.FromSeconds(cfg.ReapWindowSeconds),
@@ -67,7 +68,8 @@ public static class AgentRunner
             Name = cfg.Node,
             Bind = bind,
             Advertise = advertise,
-            Join = cfg.JoinPeers(),
+            // Configured peers first, then the ones this agent last knew alive.
+            Join = cfg.JoinPeers().Concat(membersFile.Load()).Distinct(StringComparer.Ordinal).ToList(),
             EncryptKeys = keyringFile.Initial(cfg.Encrypt),
             Tags = AgentTags.For(advertise),
         }, application: replicator, listener: replicator, loggers: loggerFactory);
@@ -104,6 +106,16 @@ public static class AgentRunner
         File.SetUnixFileMode(cfg.ApiSocket, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
         await metrics.StartAsync(stop);
         AgentMetrics.Ready.Set(1);
+        // Remote changes do not pass through the API: save the catalog's view and the live peers now and then.
+        using var saver = new Timer(_ =>
+        {
+            try
+            {
+                file.SaveIfChanged(catalog);
+                membersFile.Save(gossip);
+            }
+            catch (IOException ex) { log.LogError("saving state to {Dir} failed: {Reason}", cfg.DataDir, ex.Message); }
+        }, null, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(10));
         log.LogInformation("agent {Node} ready: api {Socket}, metrics http://{Metrics}/metrics", cfg.Node, cfg.ApiSocket, cfg.Metrics);
 
         try { await Task.Delay(Timeout.Infinite, leaving.Token); }
@@ -115,6 +127,10 @@ public static class AgentRunner
             log.LogInformation("agent {Node} left the cluster", cfg.Node);
         }
         AgentMetrics.Ready.Set(0);
+        file.SaveIfChanged(catalog);
+        // After a graceful leave the node does not rejoin by itself on its next start (serf does the same).
+        if (leaveRequested) File.Delete(membersFile.Path);
+        else membersFile.Save(gossip);
         await api.StopAsync(CancellationToken.None);
         await metrics.StopAsync(CancellationToken.None);
         if (File.Exists(cfg.ApiSocket)) File.Delete(cfg.ApiSocket);

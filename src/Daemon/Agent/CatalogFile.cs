@@ -4,30 +4,47 @@ using Discovery.Model;
 namespace Discovery.Daemon.Agent;
 
 /// <summary>
-/// Keeps this node's own catalog entries (tombstones included, so deletes survive a restart) in the data directory.
+/// Keeps the catalog as this node last knew it in the data directory: its own entries (tombstones included, so
+/// deletes survive a restart) and what it had learned from peers, so a restarted agent starts from its last view
+/// (the networks its containers are on, the peers its vxlan0 points at) and gossip then corrects whatever changed.
 /// Writes go to a temporary file that is flushed and renamed over the old one: a crash leaves either version, never half.
 /// </summary>
 public sealed class CatalogFile(string dataDir)
 {
     private const int FormatVersion = 1;
+    private readonly object _gate = new();
+    private long _savedVersion = -1;
     public string Path { get; } = System.IO.Path.Combine(dataDir, "catalog.json");
 
     private sealed record Entry(string Table, string Key, string Owner, ulong Lamport, bool Tombstone, string Value);
     private sealed record Document(int Version, string Node, List<Entry> Entries);
 
+    /// <summary>Saves if the catalog changed since the last save (for the periodic and shutdown saves).</summary>
+    public void SaveIfChanged(Catalog catalog)
+    {
+        if (catalog.Version != Interlocked.Read(ref _savedVersion)) Save(catalog);
+    }
+
     public void Save(Catalog catalog)
     {
+        lock (_gate) SaveLocked(catalog);
+    }
+
+    private void SaveLocked(Catalog catalog)
+    {
+        var version = catalog.Version;
         Directory.CreateDirectory(dataDir);
-        var own = catalog.AllEntries().Where(e => e.Owner == catalog.LocalNode)
+        var entries = catalog.AllEntries()
             .Select(e => new Entry(e.Table, e.Key, e.Owner, e.Lamport, e.Tombstone, Convert.ToBase64String(e.Value.Span)))
             .ToList();
         var tmp = Path + ".tmp";
         using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
         {
-            JsonSerializer.Serialize(fs, new Document(FormatVersion, catalog.LocalNode, own));
+            JsonSerializer.Serialize(fs, new Document(FormatVersion, catalog.LocalNode, entries));
             fs.Flush(flushToDisk: true);
         }
         File.Move(tmp, Path, overwrite: true);
+        Interlocked.Exchange(ref _savedVersion, version);
     }
 
     /// <summary>Merges the saved entries into <paramref name="catalog"/>; returns how many. A missing file is a first start.</summary>
