@@ -23,7 +23,13 @@ public static class ApiServer
 
         app.Use(async (ctx, next) =>
         {
-            try { await next(ctx); }
+            try
+            {
+                await next(ctx);
+                // Framework answers such as 405 come without a body: give them the same JSON error shape.
+                if (ctx.Response.StatusCode >= 400 && !ctx.Response.HasStarted)
+                    await WriteError(ctx, ctx.Response.StatusCode, $"{ctx.Request.Method} {ctx.Request.Path}: HTTP {ctx.Response.StatusCode}");
+            }
             catch (OverlayException ex)
             {
                 await WriteError(ctx, Status(ex.Kind), ex.Message);
@@ -43,6 +49,8 @@ public static class ApiServer
             }
         });
 
+        // Anything else is the caller's mistake: say so in JSON, like every other error.
+        app.MapFallback((HttpContext ctx) => Results.Json(new ErrorView($"no such API route: {ctx.Request.Method} {ctx.Request.Path}"), ApiJson.Options, statusCode: 404));
         app.MapGet("/v1/info", () => Results.Json(new InfoView(node, Version(), true), ApiJson.Options));
         app.MapGet("/v1/networks", () => Results.Json(overlay.Networks().Select(n => View(overlay, n)), ApiJson.Options));
         app.MapGet("/v1/networks/{name}", (string name) => Results.Json(View(overlay, overlay.GetNetwork(name)), ApiJson.Options));

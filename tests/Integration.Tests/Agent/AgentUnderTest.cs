@@ -41,12 +41,15 @@ public sealed class AgentUnderTest : IDisposable
 
     public string OverlayNs(string network) => $"{NetnsPrefix}{Node}-{network}";
 
-    public void Start(IDictionary<string, string>? env = null)
+    /// <summary>Starts the agent; with <paramref name="straceExecs"/>, under strace recording every execve into that file.</summary>
+    public void Start(IDictionary<string, string>? env = null, string? straceExecs = null)
     {
-        var psi = new ProcessStartInfo("nsenter")
+        var psi = new ProcessStartInfo(straceExecs is null ? "nsenter" : "strace")
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
+        if (straceExecs is not null)
+            foreach (var a in new[] { "-f", "-qq", "-e", "trace=execve,execveat", "-o", straceExecs, "nsenter" }) psi.ArgumentList.Add(a);
         foreach (var a in new[] { $"--net=/run/netns/{HostNs}", Binary.Path, "agent", "--node", Node, "--data-dir", DataDir,
                      "--api-socket", Socket, "--metrics", "127.0.0.1:9653", "--netns-prefix", NetnsPrefix, "--claim-settle", "0.2",
                      // Forwarded queries stay inside the test's host namespace: nothing listens there, so they fail fast.
@@ -75,14 +78,15 @@ public sealed class AgentUnderTest : IDisposable
     {
         if (_agent is null || _agent.HasExited) return;
         Sh.Run("kill", "-TERM", _agent.Id.ToString());
-        if (!_agent.WaitForExit(10_000)) { _agent.Kill(); _agent.WaitForExit(); throw new TimeoutException("agent ignored SIGTERM for 10 s"); }
+        if (!_agent.WaitForExit(10_000)) { _agent.Kill(entireProcessTree: true); _agent.WaitForExit(); throw new TimeoutException("agent ignored SIGTERM for 10 s"); }
     }
 
     /// <summary>SIGKILL: the agent gets no chance to clean up.</summary>
     public void Kill9()
     {
         if (_agent is null || _agent.HasExited) return;
-        _agent.Kill();
+        // The whole tree: under strace the agent is a child of the strace process, and would outlive it.
+        _agent.Kill(entireProcessTree: true);
         _agent.WaitForExit();
     }
 
