@@ -26,6 +26,9 @@ public static class AgentMetrics
 
     public static readonly Gauge Ready = Metrics.CreateGauge("discovery_ready", "1 once the agent has reconciled and serves its API.");
 
+    public static readonly Gauge CatalogEntries = Metrics.CreateGauge(
+        "discovery_catalog_entries", "Visible catalog entries by table (tombstones and hidden nodes' entries excluded).", "table");
+
     public static readonly Gauge OverlayPeers = Metrics.CreateGauge(
         "discovery_overlay_peers", "Remote endpoints programmed into vxlan0 (FDB + neighbor), by network.", "network");
 
@@ -54,6 +57,7 @@ public static class AgentMetrics
     private static void Refresh(Catalog catalog)
     {
         var snap = catalog.Snapshot().Entries.Values;
+        SetAll(CatalogEntries, snap.GroupBy(e => e.Table).ToDictionary(g => g.Key, g => g.Count()));
         Networks.Set(Overlay.CatalogReader.Networks(snap).Count());
         SetAll(Endpoints, Overlay.CatalogReader.Endpoints(snap).GroupBy(e => e.Network).ToDictionary(g => g.Key, g => g.Count()));
     }
