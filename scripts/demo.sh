@@ -1,57 +1,67 @@
 #!/usr/bin/env bash
-# The main job: a Discovery lab on this machine. Installs what is missing, builds the agent, starts it in a lab
-# host, creates a network, attaches two container namespaces, shows them pinging each other over br0 and prints
-# the agent's metrics. Everything lives in namespaces prefixed "demo-" and is removed at the end
-# (KEEP=1 leaves it running; remove it later with `LAB_PREFIX=demo- ops/lab/lab.sh down`).
+# The main job: a 3-host Discovery lab on this machine. Installs what is missing, builds the agent, starts one agent
+# on each of three lab hosts (network namespaces on a 198.18.0.0/24 underlay) which find each other over gossip,
+# creates a network, attaches a container on every host, and shows them resolving each other at 127.0.0.11 and
+# pinging across VXLAN; then `discovery members` and the metrics. Everything lives in namespaces prefixed "demo-"
+# and is removed at the end (KEEP=1 leaves it running; remove it later with `LAB_PREFIX=demo- ops/lab/lab.sh down`).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "demo: run as root (it creates network namespaces)" >&2; exit 1; }
 "$ROOT/scripts/deps.sh"
 "$ROOT/scripts/build.sh"
-# Forwarded (non-local) names go to 127.0.0.1:9 inside the lab host, where nothing listens: no demo query leaves the machine.
+# Forwarded (non-local) names go to 127.0.0.1:9 inside each lab host, where nothing listens: no demo query leaves the machine.
 export LAB_PREFIX=demo- DISCOVERY_BIN="$ROOT/.out/bin/discovery" LAB_AGENT_ARGS="--dns-upstream 127.0.0.1:9"
 LAB="$ROOT/ops/lab/lab.sh"
 D=/tmp/discovery-lab/demo-
-cleanup() { [ "${KEEP:-0}" = 1 ] || "$LAB" down; }
+cleanup() {
+  [ "${KEEP:-0}" = 1 ] && return
+  "$LAB" down
+  for c in 1 2 3; do ip netns del "demo-c$c" 2>/dev/null || true; rm -rf "/etc/netns/demo-c$c"; done
+}
 trap cleanup EXIT
-"$LAB" down >/dev/null 2>&1 || true
+cleanup >/dev/null 2>&1 || true
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
-cli() { "$DISCOVERY_BIN" --api-socket "$D/h1/agent.sock" "$@"; }
+on() { local h=$1; shift; printf '$ [h%s] discovery %s\n' "$h" "$*"; "$DISCOVERY_BIN" --api-socket "$D/h$h/agent.sock" "$@"; }
+quiet() { local h=$1; shift; "$DISCOVERY_BIN" --api-socket "$D/h$h/agent.sock" "$@"; }
 
-step "start an agent on lab host h1"
-"$LAB" up 1
-export DISCOVERY_API_SOCKET=$D/h1/agent.sock
+step "three lab hosts, one agent each; h2 and h3 join h1 over gossip"
+"$LAB" up 3
+for _ in $(seq 1 100); do [ "$(quiet 1 members --json | grep -c '"alive"')" = 3 ] && break; sleep 0.1; done
+on 1 members
 
-step "create a network"
-run "$DISCOVERY_BIN" network create web --subnet 198.19.1.0/24
-run "$DISCOVERY_BIN" network ls
+step "create a network on h1; every host learns it"
+on 1 network create web --subnet 198.19.1.0/24 >/dev/null
+for _ in $(seq 1 50); do quiet 3 network inspect web >/dev/null 2>&1 && break; sleep 0.1; done
+on 3 network ls
 
-step "two container namespaces, attached to it"
-ip netns add demo-c1; ip netns add demo-c2
-run "$DISCOVERY_BIN" attach --netns demo-c1 --network web --name c1 --alias frontend
-run "$DISCOVERY_BIN" attach --netns demo-c2 --network web --name c2 --service api
-run "$DISCOVERY_BIN" endpoints
-IP1=$("$DISCOVERY_BIN" endpoints --json | python3 -c 'import json,sys; print([e["ip"] for e in json.load(sys.stdin) if e["name"]=="c1"][0])')
-IP2=$("$DISCOVERY_BIN" endpoints --json | python3 -c 'import json,sys; print([e["ip"] for e in json.load(sys.stdin) if e["name"]=="c2"][0])')
+step "a container on each host (a namespace attached by that host's agent)"
+for h in 1 2 3; do
+  ip netns add "demo-c$h"
+  on "$h" attach --netns "demo-c$h" --network web --name "c$h" --alias "alias$h" >/dev/null
+done
+sleep 0.5
+on 2 endpoints
+ip_of() { quiet 1 endpoints --json | python3 -c "import json,sys; print([e['ip'] for e in json.load(sys.stdin) if e['name']=='$1'][0])"; }
 
-step "they ping each other over br0"
-run ip netns exec demo-c1 ping -c 2 -W 2 "$IP2"
-run ip netns exec demo-c2 ping -c 2 -W 2 "$IP1"
-echo "-- br0 in the network's namespace demo-h1-web:"
-ip -n demo-h1-web -br link show master br0
+step "they resolve each other at 127.0.0.11 and ping across VXLAN"
+for from in 1 2 3; do for to in 1 2 3; do
+  [ $from = $to ] && continue
+  printf '  c%s -> c%s: dig c%s = %-14s alias%s = %-14s ' "$from" "$to" "$to" \
+    "$(ip netns exec "demo-c$from" dig +short @127.0.0.11 "c$to")" "$to" "$(ip netns exec "demo-c$from" dig +short @127.0.0.11 "alias$to")"
+  ip netns exec "demo-c$from" ping -c 1 -W 2 "$(ip_of "c$to")" | grep -o 'time=[0-9.]* ms'
+done; done
+run ip netns exec demo-c3 getent hosts c1
+echo "-- peers programmed into vxlan0 on h3 (neighbor + FDB):"
+ip -n demo-h3-web neigh show dev vxlan0
+bridge -n demo-h3-web fdb show dev vxlan0 | grep dst
 
-step "names resolve through the embedded DNS at 127.0.0.11 in each sandbox"
-run ip netns exec demo-c1 dig +short @127.0.0.11 c2
-run ip netns exec demo-c2 dig +short @127.0.0.11 frontend
-run ip netns exec demo-c1 getent hosts api
-echo "-- /etc/netns/demo-c1/resolv.conf:"; cat /etc/netns/demo-c1/resolv.conf
+step "metrics of h1 (http://198.18.0.1:9653/metrics, a selection)"
+"$LAB" exec 1 curl -s http://198.18.0.1:9653/metrics \
+  | grep -E '^discovery_(networks|endpoints|overlay_peers|gossip_members|catalog_entries|netlink_ops_total|api_requests_total|dns_queries_total|build_info)'
 
-step "metrics (http://198.18.0.1:9653/metrics, discovery_* only)"
-"$LAB" exec 1 curl -s http://198.18.0.1:9653/metrics | grep -E '^discovery_' | grep -v '_bucket' 
-
-step "detach and clean up"
-run "$DISCOVERY_BIN" detach --netns demo-c1 --network web
-run "$DISCOVERY_BIN" detach --netns demo-c2 --network web
-run "$DISCOVERY_BIN" network rm web
+step "detach c1 on h1: its name is gone on h3"
+on 1 detach --netns demo-c1 --network web >/dev/null
+sleep 0.3
+printf '  dig c1.web.discovery.internal on h3: %s\n' "$(ip netns exec demo-c3 dig @127.0.0.11 c1.web.discovery.internal | grep -o 'status: [A-Z]*')"
 echo; echo "demo finished OK"
