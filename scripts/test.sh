@@ -20,7 +20,7 @@ for proj in tests/*/*.csproj; do
     result=FAILED; status=1
   fi
   grep -E '^\s*(Failed|Skipped) |Total tests:|^\s*(Passed|Failed|Skipped):' ".out/test/$name.log" || true
-  [ $result = ok ] || grep -A25 -E "^\s*Failed " ".out/test/$name.log" | head -150
+  [ $result = ok ] || { grep -A25 -E "^\s*Failed " ".out/test/$name.log" | head -150 || true; }
   echo "   -> $name: $result (full log: .out/test/$name.log)"
 done
 [ $status = 0 ] && echo "ALL TESTS PASSED" || echo "SOME TESTS FAILED"

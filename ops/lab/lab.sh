@@ -34,7 +34,7 @@ up() {
   fi
   for i in $(seq 1 "$n"); do
     local h; h=$(ns "$i")
-    if ! ip netns list | grep -q "^$h\b"; then
+    if ! ip netns list | grep -qx "$h\( .*\)\?"; then
       ip netns add "$h"
       ip -n "$h" link set lo up
       ip -n "$U" link add "u-h$i" type veth peer name eth0 netns "$h"
@@ -89,7 +89,7 @@ down() {
   for f in "$D"/h*/pid; do [ -e "$f" ] || continue; i=${f#"$D"/h}; stop_agent "${i%/pid}"; done
   # Every namespace of the lab carries the prefix: hosts, the underlay, overlays and containers the agents made.
   for n in $(ip netns list | awk '{print $1}' | grep "^$P" || true); do ip netns del "$n"; done
-  rm -rf "$D"
+  rm -rf "$D" /etc/netns/"$P"*
 }
 
 status() {
@@ -109,5 +109,5 @@ case "${1:-}" in
   start) start_agent "${2:?host}"; wait_ready "$2" ;;
   stop) stop_agent "${2:?host}" ;;
   exec) shift; i=$1; shift; exec nsenter --net="/run/netns/$(ns "$i")" "$@" ;;
-  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

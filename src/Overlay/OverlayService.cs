@@ -39,8 +39,12 @@ public sealed class OverlayService
     /// <summary>This node's name: endpoints with this owner are local.</summary>
     public string Node => _options.Node;
 
+    /// <summary>
+    /// Every network not deleted, hidden owners included: a network stays usable when the node that created it is
+    /// down (its record is hidden then, not gone).
+    /// </summary>
     public IReadOnlyList<NetworkSpec> Networks() =>
-        CatalogReader.Networks(_catalog.Snapshot().Entries.Values, ReportBad).OrderBy(n => n.Name, StringComparer.Ordinal).ToList();
+        CatalogReader.Networks(_catalog.AllEntries(), ReportBad).OrderBy(n => n.Name, StringComparer.Ordinal).ToList();
 
     public NetworkSpec GetNetwork(string name) =>
         Networks().FirstOrDefault(n => n.Name == name)
@@ -77,10 +81,11 @@ public sealed class OverlayService
                 _catalog.Put(Tables.Networks, spec.Name, RecordCodec.Encode(spec));
                 _persist();
             }
-            catch
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
+                _catalog.Delete(Tables.Networks, spec.Name);
                 _kernel.RemoveNetwork(spec.Name);
-                throw;
+                throw new OverlayException(OverlayErrorKind.Kernel, $"create network {spec.Name}: cannot save state: {ex.Message}", ex);
             }
             _log.LogInformation("network {Network} created: subnet {Subnet} gateway {Gateway} vni {Vni}", spec.Name, spec.Subnet, spec.Gateway, spec.Vni);
             return spec;
@@ -94,7 +99,8 @@ public sealed class OverlayService
         try
         {
             var net = GetNetwork(name);
-            var attached = Endpoints(name);
+            // Endpoints of nodes that are down count too: their containers are still on the network.
+            var attached = CatalogReader.Endpoints(_catalog.AllEntries(), ReportBad).Where(e => e.Network == name).ToList();
             if (attached.Count > 0)
                 throw new OverlayException(OverlayErrorKind.Conflict,
                     $"network {name} has {attached.Count} active endpoint(s): {string.Join(", ", attached.Take(5).Select(e => e.Name))}; detach them first");
@@ -112,7 +118,11 @@ public sealed class OverlayService
     public async Task<EndpointRecord> AttachAsync(AttachRequest req, CancellationToken ct)
     {
         Naming.CheckEndpoint("container name", req.Name);
-        foreach (var a in req.Aliases ?? []) Naming.CheckEndpoint("alias", a);
+        foreach (var a in req.Aliases ?? [])
+        {
+            if (a is null) throw new OverlayException(OverlayErrorKind.Invalid, "aliases must not contain null");
+            Naming.CheckEndpoint("alias", a);
+        }
         if (req.Service is not null) Naming.CheckEndpoint("service name", req.Service);
         var ifname = req.Ifname ?? "eth0";
         Naming.CheckInterface(ifname);
@@ -157,10 +167,12 @@ public sealed class OverlayService
                 _catalog.Put(Tables.Endpoints, ep.Id, RecordCodec.Encode(ep));
                 _persist();
             }
-            catch
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
+                // The record may already be on its way to peers: withdraw it along with the veth.
+                _catalog.Delete(Tables.Endpoints, ep.Id);
                 _kernel.RemoveEndpoint(ep);
-                throw;
+                throw new OverlayException(OverlayErrorKind.Kernel, $"attach {req.Netns} to {net.Name}: cannot save state: {ex.Message}", ex);
             }
             _log.LogInformation("attached {Endpoint} ({Address}) in {Netns} to {Network}", ep.Name, ep.Address, path, net.Name);
             return ep;
@@ -206,14 +218,14 @@ public sealed class OverlayService
             {
                 if (networks.TryGetValue(ep.Network, out var net) && NetNs.Exists(_kernel.Names.NetworkNamespace(net.Name)))
                     _kernel.EnsureNetwork(net);
-                if (_kernel.IsEndpointIntact(ep)) { adopted.Add(ep.Name); continue; }
+                if (_kernel.IsEndpointIntact(ep)) { adopted.Add(ep.Id); continue; }
                 _log.LogWarning("endpoint {Endpoint} in {Netns} on {Network} is gone from the kernel; removing its record", ep.Name, ep.Netns, ep.Network);
                 _kernel.RemoveEndpoint(ep);
                 _catalog.Delete(Tables.Endpoints, ep.Id);
                 dropped.Add(ep.Name);
             }
 
-            var live = local.Where(e => adopted.Contains(e.Name)).ToList();
+            var live = local.Where(e => adopted.Contains(e.Id)).ToList();
             foreach (var nsNetwork in _kernel.NetworkNamespaces())
             {
                 if (!networks.ContainsKey(nsNetwork))
@@ -239,7 +251,7 @@ public sealed class OverlayService
                 if (_catalog.Get(Tables.Networks, net.Name)?.Owner == _options.Node) _kernel.EnsureNetwork(net);
 
             if (dropped.Count > 0) _persist();
-            var report = new ReconcileReport(adopted, dropped, orphans, removedNs);
+            var report = new ReconcileReport(live.Select(e => e.Name).ToList(), dropped, orphans, removedNs);
             _log.LogInformation("reconciled: {Adopted} endpoints adopted, {Dropped} dropped, {Orphans} orphan links and {Namespaces} stale namespaces removed",
                 adopted.Count, dropped.Count, orphans.Count, removedNs.Count);
             return report;
@@ -272,6 +284,7 @@ public sealed class OverlayService
         try { action(); }
         catch (NetlinkException ex) { throw new OverlayException(OverlayErrorKind.Kernel, $"{what}: {ex.Message}", ex); }
         catch (NftException ex) { throw new OverlayException(OverlayErrorKind.Kernel, $"{what}: {ex.Message}", ex); }
+        catch (NamespaceException ex) { throw new OverlayException(OverlayErrorKind.Kernel, $"{what}: {ex.Message}", ex); }
     }
 
     private void ReportBad(CatalogEntry e, Exception ex) =>

@@ -60,7 +60,7 @@ public sealed partial class AgentConfig
         foreach (var p in typeof(AgentConfig).GetProperties())
         {
             var envName = "DISCOVERY_" + string.Concat(p.Name.Select((c, i) => i > 0 && char.IsUpper(c) ? "_" + c : c.ToString())).ToUpperInvariant();
-            if (environment.TryGetValue(envName, out var ev) && ev is not null) Set(cfg, p, ev, envName);
+            if (environment.TryGetValue(envName, out var ev) && !string.IsNullOrEmpty(ev)) Set(cfg, p, ev, envName);
         }
         foreach (var (name, value) in flags)
         {
@@ -88,10 +88,17 @@ public sealed partial class AgentConfig
 
     public void Validate()
     {
-        if (string.IsNullOrWhiteSpace(Node)) throw new ConfigException("node name must not be empty");
+        if (string.IsNullOrWhiteSpace(Node) || Node.Contains('/') || Node.Any(char.IsWhiteSpace)) throw new ConfigException($"node name '{Node}' must be non-empty, without '/' or spaces");
+        if (NetnsPrefix.Contains('/')) throw new ConfigException($"netns prefix '{NetnsPrefix}' must not contain '/'");
+        if (!Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(LogLevel, ignoreCase: true, out _) || int.TryParse(LogLevel, out _))
+            throw new ConfigException($"log level '{LogLevel}' is not one of Trace, Debug, Information, Warning, Error, Critical, None");
+        foreach (var (name, v) in new[] { ("claimSettleSeconds", ClaimSettleSeconds), ("dnsTtlSeconds", DnsTtlSeconds),
+                     ("dnsForwardTimeoutSeconds", DnsForwardTimeoutSeconds), ("reapWindowSeconds", ReapWindowSeconds) })
+            if (!double.IsFinite(v)) throw new ConfigException($"{name} must be a finite number, not {v}");
+        if (!System.Net.IPNetwork.TryParse(DefaultPool, out var pool) || pool.BaseAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || pool.PrefixLength > 24)
+            throw new ConfigException($"default pool '{DefaultPool}' must be an IPv4 CIDR of /24 or larger");
         if (!System.Net.IPEndPoint.TryParse(Metrics, out var m) || m.Port == 0) throw new ConfigException($"metrics address '{Metrics}' is not ADDR:PORT");
         if (Advertise is not null && !System.Net.IPAddress.TryParse(Advertise, out _)) throw new ConfigException($"advertise address '{Advertise}' is not an IP address");
-        if (!System.Net.IPNetwork.TryParse(DefaultPool, out _)) throw new ConfigException($"default pool '{DefaultPool}' is not a CIDR");
         if (UnderlayMtu is < 1280 or > 65535) throw new ConfigException($"underlay MTU {UnderlayMtu} is out of range 1280..65535");
         if (DnsTtlSeconds is < 0 or > 86400) throw new ConfigException($"DNS TTL {DnsTtlSeconds}s is out of range 0..86400");
         if (DnsForwardTimeoutSeconds is <= 0 or > 60) throw new ConfigException($"DNS forward timeout {DnsForwardTimeoutSeconds}s is out of range (0, 60]");

@@ -24,10 +24,18 @@ public static class AgentMetrics
 
     public static readonly Gauge BuildInfo = Metrics.CreateGauge("discovery_build_info", "Build information; always 1.", "version", "runtime");
 
+    public static readonly Counter StateSaveErrors = Metrics.CreateCounter(
+        "discovery_state_save_errors_total", "Failed background saves of the catalog or members file to the data directory.");
+
     public static readonly Gauge Ready = Metrics.CreateGauge("discovery_ready", "1 once the agent has reconciled and serves its API.");
 
     public static readonly Gauge CatalogEntries = Metrics.CreateGauge(
         "discovery_catalog_entries", "Visible catalog entries by table (tombstones and hidden nodes' entries excluded).", "table");
+
+    public static readonly Histogram CatalogConvergence = Metrics.CreateHistogram(
+        "discovery_catalog_convergence_seconds",
+        "Time from a remote node queuing a catalog change for gossip to the change becoming visible here (owner's clock; assumes synchronized clocks).",
+        new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.005, 2, 14) });
 
     public static readonly Gauge OverlayPeers = Metrics.CreateGauge(
         "discovery_overlay_peers", "Remote endpoints programmed into vxlan0 (FDB + neighbor), by network.", "network");

@@ -33,7 +33,12 @@ public static class AgentRunner
         var catalog = new Catalog(cfg.Node);
         var file = new CatalogFile(cfg.DataDir);
         var loaded = file.Load(catalog);
-        log.LogInformation("node {Node}: {Entries} entries loaded from {Path}", cfg.Node, loaded, file.Path);
+        // What peers wrote is shown again only once gossip says their node is alive: a node that died while this
+        // agent was down must not come back into DNS or vxlan0 from the saved view.
+        var others = catalog.AllEntries().Select(e => e.Owner).Where(o => o != cfg.Node).Distinct().ToList();
+        foreach (var owner in others) catalog.SetNodeHidden(owner, true);
+        log.LogInformation("node {Node}: {Entries} entries loaded from {Path}; {Owners} other owners hidden until seen alive",
+            cfg.Node, loaded, file.Path, others.Count);
         AgentMetrics.Install(catalog);
 
         var options = new OverlayOptions
@@ -60,6 +65,7 @@ public static class AgentRunner
             // Our own endpoint coming back from peers (we restarted, or they reaped us) is real only if its veth still is.
             KeepOwnEntry = e => e.Table != Tables.Endpoints || overlay.Kernel.IsEndpointIntact(RecordCodec.DecodeEndpoint(e.Value.Span)),
         }, TimeProvider.System, loggerFactory.CreateLogger<CatalogReplicator>());
+        replicator.Converged += age => AgentMetrics.CatalogConvergence.Observe(Math.Max(0, age.TotalSeconds));
         var bind = cfg.ParseBind();
         // Peers reach us at the underlay address; with none (single host) at the bind address, or loopback.
         var advertise = options.Vtep ?? (bind.Address.Equals(IPAddress.Any) ? IPAddress.Loopback : bind.Address);
@@ -74,9 +80,12 @@ public static class AgentRunner
             Tags = AgentTags.For(advertise),
         }, application: replicator, listener: replicator, loggers: loggerFactory);
         using var gossipMetrics = new GossipPrometheus(gossip, Prometheus.Metrics.DefaultRegistry);
-        gossip.Start();
+        try { gossip.Start(); }
+        catch (System.Net.Sockets.SocketException ex) { throw new ConfigException($"cannot bind gossip to {cfg.Bind}: {ex.Message}"); }
         log.LogInformation("gossip on {Bind} as {Node}, joining [{Join}], encryption {Encryption}",
             cfg.Bind, cfg.Node, string.Join(", ", cfg.JoinPeers()), gossip.Keyring.Enabled ? "on" : "off");
+        // Let the first join fill the catalog before vxlan0 and DNS are programmed from it (bounded: peers may be down).
+        await Task.WhenAny(gossip.WhenJoined, Task.Delay(TimeSpan.FromSeconds(5), stop));
 
         await using var peers = new PeerProgrammer(catalog, overlay.Kernel, options, loggerFactory.CreateLogger<PeerProgrammer>());
         await peers.StartAsync(stop);
@@ -102,36 +111,46 @@ public static class AgentRunner
         await using var api = ApiServer.Build(cfg.ApiSocket, overlay, attachments, gossip, () => keyringFile.Save(gossip.Keyring),
             () => { leaveRequested = true; leaving.Cancel(); }, cfg.Node, provider);
         await using var metrics = BuildMetricsServer(cfg.Metrics, provider);
-        await api.StartAsync(stop);
-        File.SetUnixFileMode(cfg.ApiSocket, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
-        await metrics.StartAsync(stop);
+        try
+        {
+            await api.StartAsync(stop);
+            File.SetUnixFileMode(cfg.ApiSocket, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
+            await metrics.StartAsync(stop);
+        }
+        catch (IOException ex) { throw new ConfigException($"cannot listen on the API socket {cfg.ApiSocket} or metrics address {cfg.Metrics}: {ex.Message}"); }
         AgentMetrics.Ready.Set(1);
         // Remote changes do not pass through the API: save the catalog's view and the live peers now and then.
-        using var saver = new Timer(_ =>
+        await using var saver = new Timer(_ =>
         {
             try
             {
                 file.SaveIfChanged(catalog);
                 membersFile.Save(gossip);
             }
-            catch (IOException ex) { log.LogError("saving state to {Dir} failed: {Reason}", cfg.DataDir, ex.Message); }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                log.LogError("saving state to {Dir} failed: {Reason}", cfg.DataDir, ex.Message);
+                AgentMetrics.StateSaveErrors.Inc();
+            }
         }, null, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(10));
         log.LogInformation("agent {Node} ready: api {Socket}, metrics http://{Metrics}/metrics", cfg.Node, cfg.ApiSocket, cfg.Metrics);
 
         try { await Task.Delay(Timeout.Infinite, leaving.Token); }
         catch (OperationCanceledException) { log.LogInformation("agent {Node} stopping", cfg.Node); }
+        // Order matters: no new API work, no background save, then leave, then the final saves.
+        AgentMetrics.Ready.Set(0);
+        await api.StopAsync(CancellationToken.None);
+        await saver.DisposeAsync();
         if (leaveRequested)
         {
             // A graceful leave: serf's leave intent, then dead-from-self; peers delete this node's entries.
             await gossip.LeaveAsync(CancellationToken.None);
             log.LogInformation("agent {Node} left the cluster", cfg.Node);
         }
-        AgentMetrics.Ready.Set(0);
         file.SaveIfChanged(catalog);
         // After a graceful leave the node does not rejoin by itself on its next start (serf does the same).
         if (leaveRequested) File.Delete(membersFile.Path);
         else membersFile.Save(gossip);
-        await api.StopAsync(CancellationToken.None);
         await metrics.StopAsync(CancellationToken.None);
         if (File.Exists(cfg.ApiSocket)) File.Delete(cfg.ApiSocket);
         return 0;

@@ -41,7 +41,12 @@ public sealed class AttachFlow(OverlayService overlay, DnsService dns, ILogger<A
         try
         {
             var ep = await overlay.DetachAsync(req, ct);
-            SyncSandbox(ep.Netns);
+            try { SyncSandbox(ep.Netns); }
+            catch (SandboxDnsException ex)
+            {
+                // The endpoint is gone; a resolver left behind is reported, not turned into a failed detach that a retry cannot fix.
+                log.LogError("detach of {Netns} from {Network}: DNS clean-up failed: {Reason}", ep.Netns, ep.Network, ex.Message);
+            }
             return ep;
         }
         finally { _lock.Release(); }
@@ -75,11 +80,7 @@ public sealed class AttachFlow(OverlayService overlay, DnsService dns, ILogger<A
             dns.Detach(netnsPath);
             return;
         }
-        if (dns.AttachedSandboxes.Contains(netnsPath))
-        {
-            dns.UpdateNetworks(netnsPath, networks);
-            return;
-        }
+        // Attach is idempotent and checks the namespace is still the same one: a path reused by a new namespace gets a new resolver.
         NetNs sandbox;
         try { sandbox = NetNs.Open(netnsPath); }
         catch (NamespaceNotFoundException ex) { throw new SandboxDnsException($"namespace {netnsPath} vanished", ex); }

@@ -6,8 +6,9 @@ using Discovery.Model;
 namespace Discovery.Gossip.Replication;
 
 /// <summary>
-/// Catalog entries on the gossip wire. A user message is <c>[0x20][entry]</c>; push-pull state is
-/// <c>[0x21][format 1][count][entry…]</c>. Both first bytes lie outside serf's 0–9, so serf ignores them.
+/// Catalog entries on the gossip wire. A user message is <c>[0x20][entry]</c>, or <c>[0x22][origin time][entry]</c>
+/// when it carries the Unix milliseconds at which its owner wrote it (for discovery_catalog_convergence_seconds);
+/// push-pull state is <c>[0x21][format 1][count][entry…]</c>. All first bytes lie outside serf's 0–9, so serf ignores them.
 /// An entry: <c>[format 1][flags][table][key][owner][lamport][value]</c>, strings and the value length-prefixed
 /// with LEB128 varints. Record values are already versioned by the Model's RecordCodec; this adds only the envelope.
 /// </summary>
@@ -15,16 +16,25 @@ public static class CatalogCodec
 {
     public const byte EntryMessage = SerfCompatibility.FirstApplicationType;       // 0x20
     public const byte StateMessage = SerfCompatibility.FirstApplicationType + 1;   // 0x21
+    public const byte TimedEntryMessage = SerfCompatibility.FirstApplicationType + 2;   // 0x22
+
+    public static bool IsEntryMessage(ReadOnlySpan<byte> message) =>
+        !message.IsEmpty && (message[0] == EntryMessage || message[0] == TimedEntryMessage);
     public const byte Format = 1;
     private const byte TombstoneFlag = 1;
 
     /// <summary>Longest table, key or owner accepted: far above any real name, far below a hostile one.</summary>
     public const int MaxNameBytes = 1024;
 
-    public static byte[] EncodeEntryMessage(CatalogEntry entry)
+    public static byte[] EncodeEntryMessage(CatalogEntry entry, DateTimeOffset? origin = null)
     {
         using var b = new WireBuffer(64 + entry.Value.Length);
-        b.WriteByte(EntryMessage);
+        if (origin is { } at)
+        {
+            b.WriteByte(TimedEntryMessage);
+            WriteVarint(b, (ulong)Math.Max(0, at.ToUnixTimeMilliseconds()));
+        }
+        else b.WriteByte(EntryMessage);
         WriteEntry(b, entry);
         return b.ToArray();
     }
@@ -39,11 +49,21 @@ public static class CatalogCodec
         return b.ToArray();
     }
 
-    /// <summary>Decodes an entry message (starting at its 0x20 byte).</summary>
-    public static CatalogEntry DecodeEntryMessage(ReadOnlySpan<byte> message)
+    /// <summary>Decodes an entry message (starting at its 0x20 or 0x22 byte).</summary>
+    public static CatalogEntry DecodeEntryMessage(ReadOnlySpan<byte> message) => DecodeEntryMessage(message, out _);
+
+    /// <summary>Decodes an entry message; <paramref name="origin"/> is when its owner wrote it, if the message says.</summary>
+    public static CatalogEntry DecodeEntryMessage(ReadOnlySpan<byte> message, out DateTimeOffset? origin)
     {
-        if (message.IsEmpty || message[0] != EntryMessage) throw new WireFormatException("catalog: not an entry message");
+        if (!IsEntryMessage(message)) throw new WireFormatException("catalog: not an entry message");
         int pos = 1;
+        origin = null;
+        if (message[0] == TimedEntryMessage)
+        {
+            var ms = ReadVarint(message, ref pos);
+            if (ms > (ulong)DateTimeOffset.MaxValue.ToUnixTimeMilliseconds()) throw new WireFormatException($"catalog: origin time {ms} ms is out of range");
+            origin = DateTimeOffset.FromUnixTimeMilliseconds((long)ms);
+        }
         var e = ReadEntry(message, ref pos);
         if (pos != message.Length) throw new WireFormatException("catalog: trailing bytes after entry");
         return e;

@@ -103,7 +103,7 @@ public sealed partial class CatalogReplicator : IGossipDelegate, IMembershipList
     /// </summary>
     public void Broadcast(CatalogEntry entry)
     {
-        var message = CatalogCodec.EncodeEntryMessage(entry);
+        var message = CatalogCodec.EncodeEntryMessage(entry, _time.GetUtcNow());
         if (message.Length > _options.MaxBroadcastBytes)
         {
             Interlocked.Increment(ref _oversized);
@@ -119,17 +119,27 @@ public sealed partial class CatalogReplicator : IGossipDelegate, IMembershipList
 
     public void NotifyMessage(ReadOnlySpan<byte> message)
     {
-        if (message.IsEmpty || message[0] != CatalogCodec.EntryMessage) return;
+        if (!CatalogCodec.IsEntryMessage(message)) return;
         CatalogEntry entry;
-        try { entry = CatalogCodec.DecodeEntryMessage(message); }
+        DateTimeOffset? origin;
+        try { entry = CatalogCodec.DecodeEntryMessage(message, out origin); }
         catch (WireFormatException e)
         {
             Interlocked.Increment(ref _rejected);
             LogRejected(e.Message);
             return;
         }
-        if (Merge(entry)) _queue.Enqueue(message.ToArray(), entry.Table + "\0" + entry.Key);
+        if (!Merge(entry)) return;
+        // Re-gossiped as received, origin time included, so every hop measures from the owner's write.
+        _queue.Enqueue(message.ToArray(), entry.Table + "\0" + entry.Key);
+        if (origin is { } at) Converged?.Invoke(_time.GetUtcNow() - at);
     }
+
+    /// <summary>
+    /// A remote write became visible here: the time since its owner wrote it, by the owner's clock (so it assumes
+    /// synchronized clocks; a negative value means they are not). For discovery_catalog_convergence_seconds.
+    /// </summary>
+    public event Action<TimeSpan>? Converged;
 
     public void GetBroadcasts(int overhead, int limit, List<byte[]> output)
     {

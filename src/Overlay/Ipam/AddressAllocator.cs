@@ -20,7 +20,9 @@ public sealed class AddressAllocator(Catalog catalog, OverlayOptions options, Ti
             if (round > 64) throw new OverlayException(OverlayErrorKind.Conflict, $"could not settle an address block on network {net.Name}: claims keep conflicting");
             // Stored entries, hidden owners included: a dead node keeps its blocks and addresses until it leaves.
             var snap = catalog.AllEntries();
-            var used = CatalogReader.Endpoints(snap).Where(e => e.Network == net.Name).ToDictionary(e => Ipv4.ToUInt(e.Address), e => e.Name);
+            // Two endpoints may hold one address after a long partition; that must not stop every later attach.
+            var used = new Dictionary<uint, string>();
+            foreach (var e in CatalogReader.Endpoints(snap).Where(e => e.Network == net.Name)) used.TryAdd(Ipv4.ToUInt(e.Address), e.Name);
             var claims = CatalogReader.Claims(snap).ToList();
             var winners = BlockOwnership.Winners(net.Name, claims);
             DropLostClaims(net, claims, winners);

@@ -22,6 +22,19 @@ public class CatalogCodecTests
     }
 
     [Fact]
+    public void A_timed_entry_carries_its_origin_time_and_every_truncation_is_rejected()
+    {
+        var at = DateTimeOffset.FromUnixTimeMilliseconds(1_795_000_000_123);
+        var m = CatalogCodec.EncodeEntryMessage(Live, at);
+        Assert.Equal(0x22, m[0]);
+        Assert.Equal(Live, CatalogCodec.DecodeEntryMessage(m, out var origin));
+        Assert.Equal(at, origin);
+        CatalogCodec.DecodeEntryMessage(CatalogCodec.EncodeEntryMessage(Live), out var none);
+        Assert.Null(none);
+        for (int i = 0; i < m.Length; i++) Assert.Throws<WireFormatException>(() => CatalogCodec.DecodeEntryMessage(m.AsSpan(0, i)));
+    }
+
+    [Fact]
     public void Every_truncation_and_random_garbage_is_a_wire_format_error()
     {
         var s = CatalogCodec.EncodeState([Live, Dead]);

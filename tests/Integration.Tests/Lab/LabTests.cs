@@ -62,6 +62,12 @@ public sealed class LabTests(ITestOutputHelper output)
         // No host handed out an address twice.
         var ips = lab.CliJson(2, "endpoints", "--json").EnumerateArray().Select(Ip).ToList();
         Assert.Equal(3, ips.Distinct().Count());
+        // h3 measured how long the others' records took to reach it, and programmed two remote peers.
+        var metrics = Sh.Run("nsenter", $"--net=/run/netns/{lab.HostNs(3)}", "curl", "-sf", $"http://{LabCluster.HostIp(3)}:9653/metrics");
+        var count = System.Text.RegularExpressions.Regex.Match(metrics, @"^discovery_catalog_convergence_seconds_count (\d+)", System.Text.RegularExpressions.RegexOptions.Multiline);
+        Assert.True(count.Success && int.Parse(count.Groups[1].Value) > 0, "no convergence observations on h3");
+        Assert.Contains("discovery_overlay_peers{network=\"web\"} 2", metrics);
+        Assert.Contains("discovery_gossip_members{state=\"alive\"} 3", metrics);
     }
 
     [Fact]
