@@ -33,17 +33,10 @@ public sealed class CatalogFile(string dataDir)
     private void SaveLocked(Catalog catalog)
     {
         var version = catalog.Version;
-        Directory.CreateDirectory(dataDir);
         var entries = catalog.AllEntries()
             .Select(e => new Entry(e.Table, e.Key, e.Owner, e.Lamport, e.Tombstone, Convert.ToBase64String(e.Value.Span)))
             .ToList();
-        var tmp = Path + ".tmp";
-        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            JsonSerializer.Serialize(fs, new Document(FormatVersion, catalog.LocalNode, entries));
-            fs.Flush(flushToDisk: true);
-        }
-        File.Move(tmp, Path, overwrite: true);
+        AtomicFile.Write(Path, fs => JsonSerializer.Serialize(fs, new Document(FormatVersion, catalog.LocalNode, entries)));
         Interlocked.Exchange(ref _savedVersion, version);
     }
 

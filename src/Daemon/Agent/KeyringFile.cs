@@ -5,7 +5,7 @@ namespace Discovery.Daemon.Agent;
 
 /// <summary>
 /// The gossip keyring in the data directory (primary first), so keys installed with `discovery keys` survive a
-/// restart, as serf's keyring file does. The file is written with mode 0600: it holds secrets.
+/// restart, as serf's keyring file does.
 /// </summary>
 public sealed class KeyringFile(string dataDir)
 {
@@ -26,16 +26,8 @@ public sealed class KeyringFile(string dataDir)
 
     public void Save(Keyring keyring)
     {
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
-        var tmp = Path + ".tmp";
-        using (var fs = new FileStream(tmp, new FileStreamOptions
-        {
-            Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-        }))
-        {
-            JsonSerializer.Serialize(fs, keyring.Keys.Select(Convert.ToBase64String).ToList());
-            fs.Flush(flushToDisk: true);
-        }
-        File.Move(tmp, Path, overwrite: true);
+        // Secrets: owner only.
+        AtomicFile.Write(Path, fs => JsonSerializer.Serialize(fs, keyring.Keys.Select(Convert.ToBase64String).ToList()),
+            UnixFileMode.UserRead | UnixFileMode.UserWrite);
     }
 }

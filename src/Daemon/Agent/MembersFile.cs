@@ -24,8 +24,6 @@ public sealed class MembersFile(string dataDir)
             .Where(m => m.Name != gossip.Name && m.StatusText is "alive" or "suspect")
             .Select(m => $"{m.Address}:{m.Port}").Order(StringComparer.Ordinal).ToList();
         if (peers.Count == 0) return; // keep the last known peers rather than forget them while alone
-        var tmp = Path + ".tmp";
-        File.WriteAllText(tmp, JsonSerializer.Serialize(peers));
-        File.Move(tmp, Path, overwrite: true);
+        AtomicFile.Write(Path, fs => JsonSerializer.Serialize(fs, peers));
     }
 }
