@@ -184,21 +184,24 @@ public sealed class Catalog
     /// <remarks>Each live entry of the node gets a tombstone with the same Owner and Lamport+1. Every node
     /// that processes the leave therefore writes the identical tombstone, so the catalogs agree at once
     /// without extra traffic, and a stale copy of the entry arriving later loses. A newer write by the node
-    /// (it rejoined) wins over the tombstone as usual.</remarks>
+    /// (it rejoined) wins over the tombstone as usual. Entries for which <paramref name="keep"/> returns true are
+    /// left as they are (shared records such as networks outlive the node that created them); it runs under the
+    /// catalog's lock, so it must be a quick pure function.</remarks>
     /// <returns>The number of entries tombstoned.</returns>
-    public int RemoveOwner(string node)
+    public int RemoveOwner(string node, Func<CatalogEntry, bool>? keep = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(node);
         lock (_gate)
         {
-            var live = LiveEntriesOf(node);
+            var live = LiveEntriesOf(node).Where(e => keep is null || !keep(e)).ToList();
             foreach (var entry in live)
             {
                 var tombstone = entry with { Lamport = entry.Lamport + 1, Tombstone = true, Value = ReadOnlyMemory<byte>.Empty };
                 _clock = Math.Max(_clock, tombstone.Lamport);
                 Store(tombstone);
             }
-            _hidden.Remove(node); // only tombstones remain, so nothing re-appears
+            // Only tombstones and the kept entries remain: the kept ones become visible again, nothing else re-appears.
+            if (_hidden.Contains(node)) SetNodeHidden(node, false);
             return live.Count;
         }
     }

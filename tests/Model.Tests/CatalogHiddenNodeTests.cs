@@ -121,6 +121,22 @@ public class CatalogHiddenNodeTests
     }
 
     [Fact]
+    public void Leave_keeps_the_entries_the_caller_keeps_and_shows_them_again()
+    {
+        var c = WithTwoNodes(out var watch);
+        c.SetNodeHidden("h2", true);
+        Drain(watch);
+        Assert.Equal(1, c.RemoveOwner("h2", e => e.Key == "a"));
+
+        Assert.False(c.IsNodeHidden("h2"));
+        var shown = Assert.Single(Drain(watch));
+        Assert.True(shown.Live);
+        Assert.Equal("a", shown.Current.Key);
+        Assert.True(c.Get("ep", "b")!.Tombstone);
+        Assert.Equal(["a", "c"], c.Snapshot().Entries.Keys.Select(k => k.Key).Order());
+    }
+
+    [Fact]
     public void Leave_of_a_visible_node_emits_removals()
     {
         var c = WithTwoNodes(out var watch);

@@ -27,6 +27,12 @@ public sealed class CatalogReplicationOptions
     /// False: delete it. Default: re-assert.
     /// </summary>
     public Func<CatalogEntry, bool>? KeepOwnEntry { get; init; }
+
+    /// <summary>
+    /// Entries of a node that leaves (or is reaped) that are kept rather than deleted: records that belong to the
+    /// cluster more than to their writer, such as networks other hosts still use. Must be quick and pure.
+    /// </summary>
+    public Func<CatalogEntry, bool>? KeepOnLeave { get; init; }
 }
 
 /// <summary>
@@ -221,7 +227,7 @@ public sealed partial class CatalogReplicator : IGossipDelegate, IMembershipList
         if (member.State == MemberState.Left)
         {
             CancelReap(member.Name);
-            int n = _catalog.RemoveOwner(member.Name);
+            int n = _catalog.RemoveOwner(member.Name, _options.KeepOnLeave);
             LogRemoved(member.Name, n);
             return;
         }
@@ -245,7 +251,7 @@ public sealed partial class CatalogReplicator : IGossipDelegate, IMembershipList
             t.Dispose();
         }
         if (!_catalog.IsNodeHidden(node)) return;
-        int n = _catalog.RemoveOwner(node);
+        int n = _catalog.RemoveOwner(node, _options.KeepOnLeave);
         LogReaped(node, n);
     }
 

@@ -120,6 +120,22 @@ public sealed class LabTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_graceful_leave_deletes_the_nodes_endpoints_everywhere_but_keeps_the_network_it_created()
+    {
+        using var lab = new LabCluster(3);
+        var c = ThreeContainers(lab);
+        Until(() => Dig(c[2].Ns, "c1") == c[1].Ip, TimeSpan.FromSeconds(5), "c1 resolving on h2");
+        lab.CliJson(1, "leave");
+        Until(() => lab.CliJson(2, "members", "--json").EnumerateArray()
+            .Any(m => m.GetProperty("name").GetString() == "h1" && m.GetProperty("status").GetString() == "left"), TimeSpan.FromSeconds(10), "h1 shown as left");
+        Until(() => Dig(c[2].Ns, "c1.web.discovery.internal") == "", TimeSpan.FromSeconds(5), "c1 leaving DNS on h2");
+        Assert.DoesNotContain(lab.CliJson(3, "endpoints", "--json").EnumerateArray(), e => e.GetProperty("node").GetString() == "h1");
+        // h1 created the network; h2 and h3 still have containers on it.
+        Assert.Equal("198.19.1.0/24", lab.CliJson(3, "network", "inspect", "web").GetProperty("subnet").GetString());
+        Assert.True(Pings(c[2].Ns, c[3].Ip), "c2 cannot reach c3 after h1 left");
+    }
+
+    [Fact]
     public void A_partitioned_host_converges_after_healing_with_nothing_lost_and_no_duplicate_ips()
     {
         using var lab = new LabCluster(3);
