@@ -86,17 +86,12 @@ internal sealed unsafe class NetlinkSocket : IDisposable
         var interrupted = false;
         while (true)
         {
-            var data = ReceiveDatagram();
-            while (data.Length >= Nl.HeaderSize)
+            foreach (var m in new NetlinkMessages(ReceiveDatagram()))
             {
-                var length = (int)MemoryMarshal.Read<uint>(data);
-                if (length < Nl.HeaderSize || length > data.Length) break;
-                var message = data[..length];
-                data = data[Math.Min((length + 3) & ~3, data.Length)..];
-                var type = MemoryMarshal.Read<ushort>(message[4..]);
-                var flags = MemoryMarshal.Read<ushort>(message[6..]);
-                if (MemoryMarshal.Read<uint>(message[8..]) != seq) continue;   // a late reply to an abandoned request
-                if ((flags & Nl.NLM_F_DUMP_INTR) != 0) interrupted = true;
+                var message = m.Message;
+                var type = m.Type;
+                if (m.Seq != seq) continue;   // a late reply to an abandoned request
+                if ((m.Flags & Nl.NLM_F_DUMP_INTR) != 0) interrupted = true;
                 switch (type)
                 {
                     case Nl.NLMSG_ERROR:
@@ -134,20 +129,13 @@ internal sealed unsafe class NetlinkSocket : IDisposable
         Send(requests.Written);
         while (true)
         {
-            var data = ReceiveDatagram();
-            while (data.Length >= Nl.HeaderSize)
+            foreach (var m in new NetlinkMessages(ReceiveDatagram()))
             {
-                var length = (int)MemoryMarshal.Read<uint>(data);
-                if (length < Nl.HeaderSize || length > data.Length) break;
-                var message = data[..length];
-                data = data[Math.Min((length + 3) & ~3, data.Length)..];
-                var type = MemoryMarshal.Read<ushort>(message[4..]);
-                var seq = MemoryMarshal.Read<uint>(message[8..]);
-                if (type != Nl.NLMSG_ERROR) continue;
-                if (seq == endSeq) return;
-                if (seq - firstSeq >= (uint)count) continue;   // a late reply to an abandoned request
-                var (errno, text) = ParseError(message);
-                onError(seq, errno, text);
+                if (m.Type != Nl.NLMSG_ERROR) continue;
+                if (m.Seq == endSeq) return;
+                if (m.Seq - firstSeq >= (uint)count) continue;   // a late reply to an abandoned request
+                var (errno, text) = ParseError(m.Message);
+                onError(m.Seq, errno, text);
             }
         }
     }
