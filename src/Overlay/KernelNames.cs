@@ -19,8 +19,13 @@ public sealed class KernelNames(OverlayOptions options)
     /// <summary>Name the container end has between creation and its rename to the requested ifname.</summary>
     public static string TemporaryPeer(string endpointId) => "vc" + endpointId[..11];
 
-    /// <summary>The VXLAN device lives under this name in the host namespace only between creation and its move.</summary>
-    public static string TemporaryVxlan(int vni) => $"dvx{vni}";
+    // Tags this agent's temporary devices, so agents sharing a host namespace never take each other's for strays.
+    private readonly string _vxlanPrefix = "dv" + Convert.ToHexString(
+        System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(options.NetnsPrefix + options.Node)))[..4].ToLowerInvariant();
 
-    public static bool IsTemporaryVxlan(string link) => link.StartsWith("dvx", StringComparison.Ordinal);
+    /// <summary>The VXLAN device lives under this name in the host namespace only between creation and its move
+    /// ("dv" + 4-hex agent tag + VNI: at most 14 characters).</summary>
+    public string TemporaryVxlan(int vni) => _vxlanPrefix + vni.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    public bool IsTemporaryVxlan(string link) => link.StartsWith(_vxlanPrefix, StringComparison.Ordinal);
 }

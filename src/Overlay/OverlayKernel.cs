@@ -46,7 +46,7 @@ public sealed class OverlayKernel(OverlayOptions options, ILogger logger)
     // The VXLAN device is created in the host namespace so its socket and route lookups use the underlay, then moved in.
     private void CreateVxlan(NetworkSpec net, NetNs target)
     {
-        var tmp = KernelNames.TemporaryVxlan(net.Vni);
+        var tmp = _names.TemporaryVxlan(net.Vni);
         using var host = Rtnetlink.Open(options.HostNamespace ?? NetNs.Host);
         host.TryDeleteLink(tmp); // a leftover of a crash between create and move
         host.CreateVxlan(tmp, new VxlanOptions(net.Vni, options.VxlanPort, options.Vtep, Learning: false, Proxy: true, Mtu: net.Mtu));
@@ -155,7 +155,7 @@ public sealed class OverlayKernel(OverlayOptions options, ILogger logger)
         using var host = Rtnetlink.Open(options.HostNamespace ?? NetNs.Host);
         var removed = new List<string>();
         foreach (var link in host.GetLinks())
-            if (link.Kind == "vxlan" && KernelNames.IsTemporaryVxlan(link.Name) && host.TryDeleteLink(link.Name))
+            if (link.Kind == "vxlan" && _names.IsTemporaryVxlan(link.Name) && host.TryDeleteLink(link.Name))
                 removed.Add(link.Name);
         return removed;
     }

@@ -186,7 +186,7 @@ public sealed class OverlayService
         await _lock.WaitAsync(ct);
         try
         {
-            GetNetwork(req.Network);
+            // No network lookup: a container must be detachable even after its network record is gone.
             var ep = FindLocal(path, req.Network)
                 ?? throw new OverlayException(OverlayErrorKind.NotFound, $"namespace {req.Netns} is not attached to network {req.Network}");
             KernelCall(() => _kernel.RemoveEndpoint(ep), $"detach {req.Netns} from {req.Network}");

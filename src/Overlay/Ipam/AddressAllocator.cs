@@ -47,7 +47,13 @@ public sealed class AddressAllocator(Catalog catalog, OverlayOptions options, Ti
             var pending = mine.FirstOrDefault(w => !IsSettled(w.Entry.Key));
             if (pending.Entry is not null) { await SettleAsync(pending.Entry, ct); continue; }
             var free = BlockOwnership.FirstUnclaimed(net, winners);
-            if (free < 0) throw new OverlayException(OverlayErrorKind.Exhausted, $"network {net.Name} has no free addresses left in {net.Subnet}");
+            if (free < 0)
+            {
+                var others = winners.Values.Where(w => w.Claim.Node != options.Node).Select(w => w.Claim.Node).Distinct().Order(StringComparer.Ordinal).ToList();
+                throw new OverlayException(OverlayErrorKind.Exhausted, others.Count == 0
+                    ? $"network {net.Name} has no free addresses left in {net.Subnet}"
+                    : $"network {net.Name}: this node's blocks are full and all {BlockLayout.BlockCount(net)} blocks of {net.Subnet} are claimed (also by {string.Join(", ", others)})");
+            }
             Claim(net, BlockLayout.Block(net, free));
         }
     }
