@@ -5,6 +5,12 @@ using RecordType = ARSoft.Tools.Net.Dns.RecordType;
 
 namespace Discovery.Tests.Resolver;
 
+// Allocation counts are measured alone: tests running beside them in the same process share the thread pool, the
+// shared array pool and lazily created metric children, and can make the path under test allocate on their behalf.
+[CollectionDefinition("allocation", DisableParallelization = true)]
+public sealed class AllocationCollection;
+
+[Collection("allocation")]
 public class AllocationTests
 {
     [Fact]
@@ -44,6 +50,7 @@ public class AllocationTests
     }
 }
 
+[Collection("allocation")]
 public sealed class ServerAllocationTests : IDisposable
 {
     private readonly List<IDisposable> _owned = [];
