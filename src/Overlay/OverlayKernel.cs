@@ -1,7 +1,6 @@
 using System.Net;
 using Discovery.Model;
 using Discovery.Platform;
-using Microsoft.Extensions.Logging;
 
 namespace Discovery.Overlay;
 
@@ -9,7 +8,7 @@ namespace Discovery.Overlay;
 /// The thin kernel shell of the overlay: one namespace per network with br0 and vxlan0, and a veth per endpoint.
 /// Every method is idempotent and either completes or rolls back what it created.
 /// </summary>
-public sealed class OverlayKernel(OverlayOptions options, ILogger logger)
+public sealed class OverlayKernel(OverlayOptions options)
 {
     private readonly KernelNames _names = new(options);
 
@@ -107,7 +106,7 @@ public sealed class OverlayKernel(OverlayOptions options, ILogger logger)
             if (nl.TryDeleteLink(KernelNames.HostVeth(ep.Id))) return;
         }
         // Host end missing: remove a container end that still carries our MAC.
-        if (!TryOpen(ep.Netns, out var container)) return;
+        if (NetNs.TryOpen(ep.Netns) is not { } container) return;
         using (container)
         {
             using var ctr = Rtnetlink.Open(container);
@@ -120,7 +119,7 @@ public sealed class OverlayKernel(OverlayOptions options, ILogger logger)
     public bool IsEndpointIntact(EndpointRecord ep)
     {
         var nsName = _names.NetworkNamespace(ep.Network);
-        if (!NetNs.Exists(nsName) || !TryOpen(ep.Netns, out var container)) return false;
+        if (!NetNs.Exists(nsName) || NetNs.TryOpen(ep.Netns) is not { } container) return false;
         using (container)
         {
             using var ns = NetNs.Open(nsName);
@@ -161,32 +160,11 @@ public sealed class OverlayKernel(OverlayOptions options, ILogger logger)
     }
 
     /// <summary>Names of the networks this node has a namespace for.</summary>
-    public IReadOnlyList<string> NetworkNamespaces()
-    {
-        const string dir = "/run/netns";
-        if (!Directory.Exists(dir)) return [];
-        return Directory.EnumerateFiles(dir)
-            .Select(Path.GetFileName)
-            .Where(n => n!.StartsWith(_names.NetworkNamespacePrefix, StringComparison.Ordinal))
-            .Select(n => n![_names.NetworkNamespacePrefix.Length..])
+    public IReadOnlyList<string> NetworkNamespaces() =>
+        NetNs.List()
+            .Where(n => n.StartsWith(_names.NetworkNamespacePrefix, StringComparison.Ordinal))
+            .Select(n => n[_names.NetworkNamespacePrefix.Length..])
             .ToList();
-    }
 
-    public static string NormalizeNetnsPath(string nameOrPath) =>
-        nameOrPath.Contains('/') ? nameOrPath : "/run/netns/" + nameOrPath;
-
-    private bool TryOpen(string path, out NetNs ns)
-    {
-        try
-        {
-            ns = NetNs.Open(path);
-            return true;
-        }
-        catch (NamespaceNotFoundException ex)
-        {
-            logger.LogDebug("namespace {Netns} is gone: {Reason}", path, ex.Message);
-            ns = null!;
-            return false;
-        }
-    }
+    public static string NormalizeNetnsPath(string nameOrPath) => NetNs.PathOf(nameOrPath);
 }

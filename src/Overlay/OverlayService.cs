@@ -30,7 +30,7 @@ public sealed class OverlayService
         _options = options;
         _persist = persist;
         _log = log;
-        _kernel = new OverlayKernel(options, log);
+        _kernel = new OverlayKernel(options);
         _ipam = new AddressAllocator(catalog, options, time, persist);
     }
 
@@ -262,14 +262,8 @@ public sealed class OverlayService
     private EndpointRecord? FindLocal(string netnsPath, string network) =>
         Endpoints().FirstOrDefault(e => e.Node == _options.Node && e.Network == network && e.Netns == netnsPath);
 
-    private static NetNs OpenNamespace(string path)
-    {
-        try { return NetNs.Open(path); }
-        catch (NamespaceNotFoundException ex)
-        {
-            throw new OverlayException(OverlayErrorKind.NotFound, $"namespace {path} not found", ex);
-        }
-    }
+    private static NetNs OpenNamespace(string path) =>
+        NetNs.TryOpen(path) ?? throw new OverlayException(OverlayErrorKind.NotFound, $"namespace {path} not found");
 
     // The Model's record rules are the last word on what may enter the catalog; check them before touching the kernel.
     private static void Validated(Action validate)

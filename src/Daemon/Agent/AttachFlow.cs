@@ -81,10 +81,7 @@ public sealed class AttachFlow(OverlayService overlay, DnsService dns, ILogger<A
             return;
         }
         // Attach is idempotent and checks the namespace is still the same one: a path reused by a new namespace gets a new resolver.
-        NetNs sandbox;
-        try { sandbox = NetNs.Open(netnsPath); }
-        catch (NamespaceNotFoundException ex) { throw new SandboxDnsException($"namespace {netnsPath} vanished", ex); }
-        using (sandbox)
+        using (var sandbox = NetNs.TryOpen(netnsPath) ?? throw new SandboxDnsException($"namespace {netnsPath} vanished"))
         {
             var name = netnsPath.StartsWith(NetNs.RunDir + "/", StringComparison.Ordinal) ? netnsPath[(NetNs.RunDir.Length + 1)..] : null;
             dns.Attach(sandbox, netnsPath, name, networks);

@@ -64,7 +64,7 @@ public sealed class NetNs : IDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(nameOrPath);
         var isPath = nameOrPath.Contains('/');
-        var path = isPath ? nameOrPath : System.IO.Path.Combine(RunDir, nameOrPath);
+        var path = PathOf(nameOrPath);
         var fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_CLOEXEC);
         if (fd < 0)
         {
@@ -146,6 +146,17 @@ public sealed class NetNs : IDisposable
     }
 
     /// <summary>Names under /run/netns (what `ip netns list` shows).</summary>
+    /// <summary>The path <see cref="Open"/> uses: a bare name lives under <see cref="RunDir"/>.</summary>
+    public static string PathOf(string nameOrPath) =>
+        nameOrPath.Contains('/') ? nameOrPath : System.IO.Path.Combine(RunDir, nameOrPath);
+
+    /// <summary>Like <see cref="Open"/>, but a missing namespace (or a path that is not one) is null instead of an exception.</summary>
+    public static NetNs? TryOpen(string nameOrPath)
+    {
+        try { return Open(nameOrPath); }
+        catch (NamespaceNotFoundException) { return null; }
+    }
+
     public static IReadOnlyList<string> List() =>
         Directory.Exists(RunDir)
             ? Directory.GetFiles(RunDir).Select(p => System.IO.Path.GetFileName(p)).Order(StringComparer.Ordinal).ToArray()
