@@ -180,6 +180,12 @@ public static class RecordCodec
         return Checked(ref r, claim, RecordRules.ProblemOf(claim));
     }
 
+    /// <summary>True if this build can decode a record with the version byte of <paramref name="value"/> (its major
+    /// version is one this build reads). A record of an unknown major version (a newer release) is kept opaque:
+    /// stored and passed on, never decoded. An empty or one-byte value counts as readable, so that decoding it
+    /// reports it as truncated.</summary>
+    public static bool IsReadableVersion(ReadOnlySpan<byte> value) => value.Length < 2 || value[1] >> 4 == Major;
+
     private static RecordWriter Header(byte type)
     {
         var w = new RecordWriter();

@@ -16,7 +16,7 @@ public sealed class CatalogFile(string dataDir)
     private long _savedVersion = -1;
     public string Path { get; } = System.IO.Path.Combine(dataDir, "catalog.json");
 
-    private sealed record Entry(string Table, string Key, string Owner, ulong Lamport, bool Tombstone, string Value);
+    private sealed record Entry(string Table, string Key, string Owner, ulong Lamport, bool Tombstone, string Value, DateTimeOffset? DeletedAt = null);
     private sealed record Document(int Version, string Node, List<Entry> Entries);
 
     /// <summary>Saves if the catalog changed since the last save (for the periodic and shutdown saves).</summary>
@@ -34,16 +34,20 @@ public sealed class CatalogFile(string dataDir)
     {
         var version = catalog.Version;
         var entries = catalog.AllEntries()
-            .Select(e => new Entry(e.Table, e.Key, e.Owner, e.Lamport, e.Tombstone, Convert.ToBase64String(e.Value.Span)))
+            .Select(e => new Entry(e.Table, e.Key, e.Owner, e.Lamport, e.Tombstone, Convert.ToBase64String(e.Value.Span), e.DeletedAt))
             .ToList();
         AtomicFile.Write(Path, fs => JsonSerializer.Serialize(fs, new Document(FormatVersion, catalog.LocalNode, entries)));
         Interlocked.Exchange(ref _savedVersion, version);
     }
 
     /// <summary>Merges the saved entries into <paramref name="catalog"/>; returns how many. A missing file is a first start.</summary>
-    public int Load(Catalog catalog)
+    /// <param name="reapWindow">If the file was last written longer ago than this, only this node's own entries are
+    /// loaded: whatever peers deleted meanwhile had its tombstone reaped everywhere, so a saved copy of a peer's
+    /// entry could come back to life in the whole cluster. Gossip brings the current peer state instead.</param>
+    public int Load(Catalog catalog, TimeSpan? reapWindow = null)
     {
         if (!File.Exists(Path)) return 0;
+        bool stale = reapWindow is { } window && DateTime.UtcNow - File.GetLastWriteTimeUtc(Path) > window;
         Document doc;
         try
         {
@@ -57,8 +61,17 @@ public sealed class CatalogFile(string dataDir)
         if (doc.Version != FormatVersion) throw new ConfigException($"state file {Path} has format version {doc.Version}; this agent reads {FormatVersion}");
         if (doc.Node != catalog.LocalNode)
             throw new ConfigException($"state file {Path} belongs to node {doc.Node}, not {catalog.LocalNode}; use that node name or another --data-dir");
+        int loaded = 0;
         foreach (var e in doc.Entries)
-            catalog.Merge(new CatalogEntry(e.Table, e.Key, e.Owner, e.Lamport, e.Tombstone, Convert.FromBase64String(e.Value)));
-        return doc.Entries.Count;
+        {
+            if (stale && e.Owner != catalog.LocalNode) continue;
+            byte[] value;
+            try { value = Convert.FromBase64String(e.Value ?? ""); }
+            catch (FormatException) { throw new ConfigException($"state file {Path} is corrupt (entry {e.Table}/{e.Key} has a value that is not base64); move it away to start fresh (the agent then forgets its endpoints)"); }
+            try { catalog.Merge(new CatalogEntry(e.Table, e.Key, e.Owner, e.Lamport, e.Tombstone, value) { DeletedAt = e.DeletedAt }); }
+            catch (ArgumentException ex) { throw new ConfigException($"state file {Path} is corrupt ({ex.Message}); move it away to start fresh (the agent then forgets its endpoints)"); }
+            loaded++;
+        }
+        return loaded;
     }
 }

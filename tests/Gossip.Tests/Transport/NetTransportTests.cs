@@ -53,8 +53,8 @@ public class NetTransportTests
         await b.WhenJoined;
         Assert.True(await Eventually(() => a.Members.Count(m => m.State == MemberState.Alive) == 2, TimeSpan.FromSeconds(10)));
 
-        ca.Put(Tables.Endpoints, "x", new byte[] { 1, 2 });
-        Assert.True(await Eventually(() => cb.Snapshot().Entries.ContainsKey((Tables.Endpoints, "x")), TimeSpan.FromSeconds(10)));
+        Replication.TestEndpoints.Put(ca, "x");
+        Assert.True(await Eventually(() => Replication.TestEndpoints.Has(cb.Snapshot(), "x"), TimeSpan.FromSeconds(10)));
 
         var registry = Metrics.NewCustomRegistry();
         using var exporter = new GossipPrometheus(a, registry);
