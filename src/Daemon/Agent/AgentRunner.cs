@@ -62,6 +62,8 @@ public static class AgentRunner
         await using var replicator = new CatalogReplicator(catalog, new CatalogReplicationOptions
         {
             ReapWindow = reapWindow,
+            // Checked often enough that nothing outlives the window by more than a tenth of it (at most a minute).
+            ReapInterval = TimeSpan.FromSeconds(Math.Clamp(reapWindow.TotalSeconds / 10, 1, 60)),
             // A network outlives the node that created it: other hosts' containers are on it.
             KeepOnLeave = e => e.Table == Tables.Networks,
         }, TimeProvider.System, loggerFactory.CreateLogger<CatalogReplicator>());

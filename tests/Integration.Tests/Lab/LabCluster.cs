@@ -59,6 +59,9 @@ public sealed class LabCluster : IDisposable
 
     public void Start(int host) => Lab("start", host.ToString());
 
+    /// <summary>SIGTERM to host i's agent: it stops without leaving (peers see it fail) and saves its state.</summary>
+    public void Stop(int host) => Lab("stop", host.ToString());
+
     /// <summary>Cuts (or restores) host i's underlay link at the bridge.</summary>
     public void Partition(int host, bool cut) =>
         Sh.Run("ip", "-n", Prefix + "u", "link", "set", $"u-h{host}", cut ? "down" : "up");
