@@ -349,7 +349,7 @@ public sealed partial class CatalogReplicator : IGossipDelegate, IMembershipList
     public void OnJoin(Member member)
     {
         TrackProtocol(member);
-        if (member.Name == _catalog.LocalNode) return;
+        if (member.Name == _catalog.LocalNode || string.IsNullOrEmpty(member.Name)) return;
         lock (_gate) _hiddenSince.Remove(member.Name);
         if (_catalog.IsNodeHidden(member.Name))
         {
@@ -361,7 +361,7 @@ public sealed partial class CatalogReplicator : IGossipDelegate, IMembershipList
     public void OnLeave(Member member)
     {
         lock (_gate) _legacyPeers.Remove(member.Name);
-        if (member.Name == _catalog.LocalNode) return;
+        if (member.Name == _catalog.LocalNode || string.IsNullOrEmpty(member.Name)) return;
         if (member.State == MemberState.Left)
         {
             lock (_gate) _hiddenSince.Remove(member.Name);
