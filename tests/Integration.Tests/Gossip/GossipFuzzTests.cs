@@ -33,6 +33,22 @@ public sealed class GossipFuzzTests(ITestOutputHelper output) : IDisposable
         Assert.True(await probe.AnsweredAsync(TimeSpan.FromSeconds(10)), $"agent answers a ping after the hostile entry: {_pair.Victim.Status()}");
     }
 
+    /// <summary>
+    /// Found by the live fuzz run once the own-entry crash was patched out locally: an alive and then a dead message
+    /// for a node with an empty name reach the catalog's OnLeave, and Catalog.SetNodeHidden("") throws on the packet thread.
+    /// </summary>
+    [Fact]
+    public async Task A_nameless_member_does_not_kill_the_agent()
+    {
+        _pair.Victim.Start(join: null);
+        using var probe = new LivenessProbe(_pair.Victim, _pair.VictimGossip);
+        Assert.True(await probe.AnsweredAsync(TimeSpan.FromSeconds(10)), $"agent answers a ping before the test: {_pair.Victim.Status()}");
+
+        probe.Send(HostileGossip.NamelessMemberDies());
+
+        Assert.True(await probe.AnsweredAsync(TimeSpan.FromSeconds(10)), $"agent answers a ping after a nameless member died: {_pair.Victim.Status()}");
+    }
+
     [Fact]
     public Task A_live_agent_survives_five_seconds_of_hostile_gossip_and_still_converges() => FuzzAsync(TimeSpan.FromSeconds(5), 20_000);
 

@@ -57,6 +57,16 @@ public sealed class HostileGossip
         return SeedCorpus.UserPacket(CatalogCodec.EncodeEntryMessage(entry));
     }
 
+    /// <summary>A compound of an alive and then a dead message for a node whose name is empty.</summary>
+    public static byte[] NamelessMemberDies()
+    {
+        using var alive = new WireBuffer(64);
+        new AliveMessage(1, "", [198, 18, 250, 9], 7946, null, [1, 5, 2, 2, 5, 4]).Encode(alive);
+        using var dead = new WireBuffer(64);
+        new DeadMessage(1, "", "n9").Encode(dead);
+        return SeedCorpus.Compound(alive.ToArray(), dead.ToArray());
+    }
+
     /// <summary>One UDP datagram.</summary>
     public byte[] NextPacket()
     {
