@@ -62,7 +62,7 @@ public sealed class GossipPair : IDisposable
         Victim.CliJson("network", "create", $"v{tag}", "--subnet", $"198.19.{subnet}.0/24");
         Peer.CliJson("network", "create", $"p{tag}", "--subnet", $"198.19.{subnet + 1}.0/24");
         await Eventually.Until(() => Victim.HasNetwork($"p{tag}") && Peer.HasNetwork($"v{tag}"), limit,
-            $"networks v{tag} (written by n1) and p{tag} (written by n2) on both agents; n1 {Victim.Status()}, n2 {Peer.Status()}");
+            $"networks v{tag} (written by n1) and p{tag} (written by n2) on both agents (n1 has p{tag}: {Victim.HasNetwork($"p{tag}")}, n2 has v{tag}: {Peer.HasNetwork($"v{tag}")}); {Victim.Status()}\n{Peer.Status()}");
     }
 
     public void Dispose()
