@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Discovery.Tests.Agent;
+using Discovery.Testing;
 
 namespace Discovery.Tests.Lab;
 
@@ -54,7 +55,8 @@ public sealed class LabCluster : IDisposable
     {
         var pid = File.ReadAllText($"{Dir}/h{host}/pid").Trim();
         Sh.Run("kill", "-9", pid);
-        for (var i = 0; i < 100 && Sh.Try("kill", "-0", pid).Exit == 0; i++) Thread.Sleep(20);
+        if (!Eventually.TrueBlocking(() => Sh.Try("kill", "-0", pid).Exit != 0, TimeSpan.FromSeconds(10)))
+            throw new TimeoutException($"h{host} (pid {pid}) still running 10 s after SIGKILL");
     }
 
     public void Start(int host) => Lab("start", host.ToString());
