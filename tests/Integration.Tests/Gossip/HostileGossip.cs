@@ -54,7 +54,8 @@ public sealed class HostileGossip
     public static byte[] HostileOwnEntry(string victim)
     {
         var entry = new CatalogEntry(Tables.Endpoints, new string('a', 64), victim, 1, false, "GARBAGE!"u8.ToArray());
-        return SeedCorpus.UserPacket(CatalogCodec.EncodeEntryMessage(entry));
+        // The finding's exact shape: the previous release's entry format (the current one packs the hex key tighter).
+        return SeedCorpus.UserPacket(CatalogCodec.EncodeEntryMessage(entry, null, EntryFormat.Legacy));
     }
 
     /// <summary>A compound of an alive and then a dead message for a node whose name is empty.</summary>
@@ -123,10 +124,12 @@ public sealed class HostileGossip
         }
         var entry = HostileEntry();
         byte[] message = _random.Next(3) == 0
-            ? CatalogCodec.EncodeEntryMessage(entry, DateTimeOffset.FromUnixTimeMilliseconds(_random.NextInt64(0, 253_402_300_799_999)))
-            : CatalogCodec.EncodeEntryMessage(entry);
+            ? CatalogCodec.EncodeEntryMessage(entry, DateTimeOffset.FromUnixTimeMilliseconds(_random.NextInt64(0, 253_402_300_799_999)), RandomFormat())
+            : CatalogCodec.EncodeEntryMessage(entry, null, RandomFormat());
         return _random.Next(6) == 0 ? Truncate(message) : message;
     }
+
+    private EntryFormat RandomFormat() => _random.Next(2) == 0 ? EntryFormat.Legacy : EntryFormat.Current;
 
     private CatalogEntry HostileEntry()
     {
