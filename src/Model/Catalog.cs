@@ -123,7 +123,12 @@ public sealed class Catalog
     /// (<see cref="MergeOutcome.Expired"/>), but still removes an older live version of its key. A tombstone
     /// without a deletion time (from a peer of the previous release) ages from when this catalog stored it.</remarks>
     /// <exception cref="ArgumentException">Empty table, key or owner; a tombstone with a value.</exception>
-    public MergeOutcome MergeEntry(CatalogEntry remote)
+    public MergeOutcome MergeEntry(CatalogEntry remote) => MergeEntry(remote, trusted: false);
+
+    /// <summary>As <see cref="MergeEntry(CatalogEntry)"/>; <paramref name="trusted"/> lifts the lead bound (not the
+    /// ceiling) for state this node chose to adopt: its own saved state, and the full state of the peer it joins
+    /// through, so a new or restarted node can take up a cluster whose clock is far ahead of zero.</summary>
+    public MergeOutcome MergeEntry(CatalogEntry remote, bool trusted)
     {
         ArgumentNullException.ThrowIfNull(remote);
         CheckKey(remote.Table, remote.Key);
@@ -132,7 +137,8 @@ public sealed class Catalog
         var now = _time.GetUtcNow();
         lock (_gate)
         {
-            if (remote.Lamport >= CatalogOptions.LamportCeiling || remote.Lamport - Math.Min(remote.Lamport, _clock) > _options.MaxLamportLead)
+            if (remote.Lamport >= CatalogOptions.LamportCeiling
+                || (!trusted && remote.Lamport > _clock && remote.Lamport - _clock > _options.MaxLamportLead))
                 return MergeOutcome.TooFarAhead;
             _clock = Math.Max(_clock, remote.Lamport);
             var id = (remote.Table, remote.Key);
@@ -140,7 +146,8 @@ public sealed class Catalog
             if (has && CatalogOrder.Compare(remote, s.Entry) <= 0) return MergeOutcome.Stale;
             if (remote.Tombstone && remote.DeletedAt is { } deletedAt)
             {
-                if (deletedAt + _options.TombstoneLifetime < now)
+                // Written as a subtraction: a hostile deletion time near DateTimeOffset.MaxValue must not overflow.
+                if (deletedAt < now - _options.TombstoneLifetime)
                 {
                     // Every node has reaped it or is about to: keep no copy, but let it take down what it deleted.
                     if (has && !s.Entry.Tombstone) Remove(id, remote);
@@ -259,8 +266,9 @@ public sealed class Catalog
                 _clock = Math.Max(_clock, tombstone.Lamport);
                 Store(tombstone);
             }
-            // Only tombstones and the kept entries remain: the kept ones become visible again, nothing else re-appears.
-            if (!_options.HideUnknownOwners) SetNodeHiddenLocked(node, false);
+            // Only tombstones and the kept entries remain. A node that left is no longer hidden as dead, but it is not
+            // a member either: with HideUnknownOwners it is hidden like any unknown owner (shared tables still show).
+            SetNodeHiddenLocked(node, _options.HideUnknownOwners);
             return live.Count;
         }
     }
@@ -313,7 +321,8 @@ public sealed class Catalog
         Publish(entry);
     }
 
-    // Under _gate: an expired tombstone deletes an older live version without being stored itself.
+    // Under _gate: an expired tombstone deletes an older live version without being stored itself. Watchers see the
+    // key removed with the tombstone as Current, though it is not stored (Get returns null).
     private void Remove((string Table, string Key) id, CatalogEntry tombstone)
     {
         Unindex(id, _stored[id].Entry, removeStored: true);
@@ -351,7 +360,7 @@ public sealed class Catalog
     {
         var key = (current.Table, current.Key);
         _visible.TryGetValue(key, out var previous);
-        bool hidden = IsHiddenLocked(current.Owner);
+        bool hidden = IsHiddenLocked(current.Owner) && _options.SharedTable?.Invoke(current.Table) != true;
         bool live = !current.Tombstone && !hidden;
         if (live)
         {

@@ -22,4 +22,8 @@ public sealed class CatalogOptions
 
     /// <summary>See <see cref="DefaultMaxLamportLead"/>.</summary>
     public ulong MaxLamportLead { get; init; } = DefaultMaxLamportLead;
+
+    /// <summary>Tables whose entries belong to the cluster more than to their writer (networks): shown whatever the
+    /// state of their owner, since other hosts' containers use them after it died or left.</summary>
+    public Func<string, bool>? SharedTable { get; init; }
 }

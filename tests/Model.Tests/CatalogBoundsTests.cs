@@ -42,19 +42,37 @@ public class CatalogBoundsTests
     }
 
     [Fact]
-    public void The_clock_never_wraps_however_merges_are_chained()
+    public void The_clock_stops_at_its_ceiling_and_never_wraps()
     {
-        var c = new Catalog("h1");
-        // Climb by the maximum lead each time, as a patient attacker would; the ceiling stops it well before wrapping.
-        ulong lamport = 0;
-        for (int i = 0; i < 64 && lamport < CatalogOptions.LamportCeiling; i++)
-        {
-            lamport = Math.Min(c.Clock + (1UL << 32), ulong.MaxValue - 1);
-            c.MergeEntry(Live("k" + i, "h2", lamport));
-        }
-        Assert.True(c.Clock < CatalogOptions.LamportCeiling);
-        var w = c.Put("ep", "mine", new byte[] { 1 });
-        Assert.Equal(c.Clock, w.Lamport);
+        // Without the lead bound (as if an attacker had stepped it up 2^32 at a time for 2^30 packets).
+        var c = new Catalog("h1", TimeProvider.System, new CatalogOptions { MaxLamportLead = ulong.MaxValue });
+        Assert.Equal(MergeOutcome.TooFarAhead, c.MergeEntry(Live("max", "h2", ulong.MaxValue - 1)));
+        Assert.Equal(MergeOutcome.TooFarAhead, c.MergeEntry(Live("ceiling", "h2", CatalogOptions.LamportCeiling)));
+        Assert.Equal(MergeOutcome.Visible, c.MergeEntry(Live("below", "h2", CatalogOptions.LamportCeiling - 2)));
+        Assert.Equal(CatalogOptions.LamportCeiling - 1, c.Put("ep", "mine", new byte[] { 1 }).Lamport);
+        var e = Assert.Throws<InvalidOperationException>(() => c.Put("ep", "mine", new byte[] { 2 }));
+        Assert.Contains("ceiling", e.Message);
+        Assert.Equal(CatalogOptions.LamportCeiling - 1, c.Clock);
+    }
+
+    [Fact]
+    public void A_trusted_merge_adopts_a_clock_far_from_zero_and_an_untrusted_one_does_not()
+    {
+        var fresh = new Catalog("new");
+        var entry = Live("k", "h2", 1UL << 40);
+        Assert.Equal(MergeOutcome.TooFarAhead, fresh.MergeEntry(entry));
+        Assert.Equal(MergeOutcome.Visible, fresh.MergeEntry(entry, trusted: true));
+        Assert.Equal(1UL << 40, fresh.Clock);
+        Assert.Equal(MergeOutcome.Visible, fresh.MergeEntry(Live("k2", "h2", (1UL << 40) + (1UL << 31))));
+    }
+
+    [Fact]
+    public void A_deletion_time_near_the_end_of_time_neither_throws_nor_expires()
+    {
+        var time = new FakeTimeProvider();
+        var c = new Catalog("h1", time, new CatalogOptions { TombstoneLifetime = Window });
+        Assert.Equal(MergeOutcome.Stored, c.MergeEntry(Tomb("k", "h2", 2, DateTimeOffset.MaxValue)));
+        Assert.Equal(MergeOutcome.Stored, c.MergeEntry(Tomb("j", "h2", 2, DateTimeOffset.MinValue.AddDays(1)) with { DeletedAt = null }));
     }
 
     [Fact]
@@ -156,5 +174,21 @@ public class CatalogBoundsTests
         Assert.Equal([("h2", false)], c.Owners());
         c.RemoveOwner("h2");
         Assert.Empty(c.Owners());
+    }
+
+    [Fact]
+    public void Shared_tables_stay_visible_whatever_the_state_of_their_owner()
+    {
+        var c = new Catalog("h1", TimeProvider.System, new CatalogOptions { HideUnknownOwners = true, SharedTable = t => t == "net" });
+        c.Merge(new CatalogEntry("net", "web", "h2", 1, false, new byte[] { 1 }));
+        c.Merge(Live("e", "h2", 2));
+        Assert.Equal(["web"], c.Snapshot().Entries.Keys.Select(k => k.Key));
+        c.SetNodeHidden("h2", false);
+        Assert.Equal(2, c.Snapshot().Entries.Count);
+        // h2 leaves: its endpoint is deleted, its network stays, and h2 is no longer shown (a later stale copy of its
+        // endpoint would stay hidden).
+        Assert.Equal(1, c.RemoveOwner("h2", e => e.Table == "net"));
+        Assert.Equal(["web"], c.Snapshot().Entries.Keys.Select(k => k.Key));
+        Assert.True(c.IsNodeHidden("h2"));
     }
 }

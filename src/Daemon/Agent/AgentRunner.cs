@@ -33,7 +33,13 @@ public static class AgentRunner
         var reapWindow = TimeSpan.FromSeconds(cfg.ReapWindowSeconds);
         // An owner's entries are shown only while gossip reports it alive or suspect: what peers wrote, loaded from
         // disk or learned from a third node, stays hidden until the owner itself is seen, and is reaped if it never is.
-        var catalog = new Catalog(cfg.Node, TimeProvider.System, new CatalogOptions { TombstoneLifetime = reapWindow, HideUnknownOwners = true });
+        var catalog = new Catalog(cfg.Node, TimeProvider.System, new CatalogOptions
+        {
+            TombstoneLifetime = reapWindow,
+            HideUnknownOwners = true,
+            // A network outlives the node that created it: other hosts' containers are on it.
+            SharedTable = t => t == Tables.Networks,
+        });
         var file = new CatalogFile(cfg.DataDir);
         var loaded = file.Load(catalog, reapWindow);
         var others = catalog.Owners().Count;

@@ -19,10 +19,12 @@ public sealed class CatalogFile(string dataDir)
     private sealed record Entry(string Table, string Key, string Owner, ulong Lamport, bool Tombstone, string Value, DateTimeOffset? DeletedAt = null);
     private sealed record Document(int Version, string Node, List<Entry> Entries);
 
-    /// <summary>Saves if the catalog changed since the last save (for the periodic and shutdown saves).</summary>
+    /// <summary>Saves if the catalog changed since the last save (for the periodic and shutdown saves); otherwise
+    /// marks the file as current, so its time says when this agent last ran (what <see cref="Load"/> judges staleness by).</summary>
     public void SaveIfChanged(Catalog catalog)
     {
         if (catalog.Version != Interlocked.Read(ref _savedVersion)) Save(catalog);
+        else if (File.Exists(Path)) File.SetLastWriteTimeUtc(Path, DateTime.UtcNow);
     }
 
     public void Save(Catalog catalog)
@@ -47,7 +49,8 @@ public sealed class CatalogFile(string dataDir)
     public int Load(Catalog catalog, TimeSpan? reapWindow = null)
     {
         if (!File.Exists(Path)) return 0;
-        bool stale = reapWindow is { } window && DateTime.UtcNow - File.GetLastWriteTimeUtc(Path) > window;
+        var savedAt = new DateTimeOffset(File.GetLastWriteTimeUtc(Path), TimeSpan.Zero);
+        bool stale = reapWindow is { } window && DateTimeOffset.UtcNow - savedAt > window;
         Document doc;
         try
         {
@@ -64,11 +67,15 @@ public sealed class CatalogFile(string dataDir)
         int loaded = 0;
         foreach (var e in doc.Entries)
         {
-            if (stale && e.Owner != catalog.LocalNode) continue;
+            // Stale: only what this node alone decides about; networks are the cluster's, and it relearns them.
+            if (stale && (e.Owner != catalog.LocalNode || e.Table == Tables.Networks)) continue;
             byte[] value;
             try { value = Convert.FromBase64String(e.Value ?? ""); }
             catch (FormatException) { throw new ConfigException($"state file {Path} is corrupt (entry {e.Table}/{e.Key} has a value that is not base64); move it away to start fresh (the agent then forgets its endpoints)"); }
-            try { catalog.Merge(new CatalogEntry(e.Table, e.Key, e.Owner, e.Lamport, e.Tombstone, value) { DeletedAt = e.DeletedAt }); }
+            // A tombstone saved by the previous release has no deletion time: it is at least as old as the file.
+            var deletedAt = e.Tombstone ? CatalogEntry.WireTime(e.DeletedAt ?? savedAt) : (DateTimeOffset?)null;
+            // Trusted: our own saved state restores the clock, however far it is from zero.
+            try { catalog.MergeEntry(new CatalogEntry(e.Table, e.Key, e.Owner, e.Lamport, e.Tombstone, value) { DeletedAt = deletedAt }, trusted: true); }
             catch (ArgumentException ex) { throw new ConfigException($"state file {Path} is corrupt ({ex.Message}); move it away to start fresh (the agent then forgets its endpoints)"); }
             loaded++;
         }

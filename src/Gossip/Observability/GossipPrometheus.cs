@@ -63,10 +63,10 @@ public sealed class GossipPrometheus : IDisposable
         _decrypt.IncTo(m.DecryptFailures);
         _malformed.IncTo(m.Malformed);
         foreach (var r in Enum.GetValues<DropReason>())
-            if (r != DropReason.None) _drops.WithLabels(Label(r.ToString())).IncTo(m.Drops(r));
+            if (r != DropReason.None) _drops.WithLabels(r.ToString().ToLowerInvariant()).IncTo(m.Drops(r));
         if (_replicator is not null)
             foreach (var r in Enum.GetValues<Replication.ReplicationDrop>())
-                _drops.WithLabels(Label(r.ToString())).IncTo(_replicator.Dropped(r));
+                _drops.WithLabels(Label(r)).IncTo(_replicator.Dropped(r));
         var members = _agent.Members;
         foreach (var s in States)
         {
@@ -75,9 +75,19 @@ public sealed class GossipPrometheus : IDisposable
         }
     }
 
-    // HandlerError -> handler_error: Prometheus label values in the style of the metric names.
-    private static string Label(string name) =>
-        string.Concat(name.Select((c, i) => char.IsUpper(c) && i > 0 ? "_" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));
+    // The catalog layer's reasons, distinct from the packet layer's (each label has one source: IncTo sets, not adds).
+    private static string Label(Replication.ReplicationDrop reason) => reason switch
+    {
+        Replication.ReplicationDrop.HandoffFull => "catalog_handoff_full",
+        Replication.ReplicationDrop.CatalogMalformed => "catalog_malformed",
+        Replication.ReplicationDrop.RecordInvalid => "catalog_record_invalid",
+        Replication.ReplicationDrop.KeyMismatch => "catalog_key_mismatch",
+        Replication.ReplicationDrop.OwnerMismatch => "catalog_owner_mismatch",
+        Replication.ReplicationDrop.RecordOversized => "catalog_record_oversized",
+        Replication.ReplicationDrop.LamportAhead => "catalog_lamport_ahead",
+        Replication.ReplicationDrop.TombstoneExpired => "catalog_tombstone_expired",
+        _ => "catalog_handler_error",
+    };
 
     public void Dispose() => _agent.Metrics.ProbeCompleted -= _onProbe;
 }

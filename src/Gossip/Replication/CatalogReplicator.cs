@@ -95,6 +95,7 @@ public sealed partial class CatalogReplicator : IGossipDelegate, IMembershipList
     private readonly HashSet<string> _legacyPeers = new(StringComparer.Ordinal);
     private readonly long[] _drops = new long[Enum.GetValues<ReplicationDrop>().Length];
     private int _inboundScheduled;
+    private int _adoptedState;
     private long _merged, _stale, _reasserted, _oversized;
 
     public CatalogReplicator(Catalog catalog, CatalogReplicationOptions? options = null, TimeProvider? time = null, ILogger? logger = null)
@@ -154,7 +155,10 @@ public sealed partial class CatalogReplicator : IGossipDelegate, IMembershipList
     {
         while (_watch.Changes.TryRead(out var change))
         {
-            if (change.Current.Owner == _catalog.LocalNode) Broadcast(change.Current);
+            // Only what is still stored: a later write supersedes this one, and an expired tombstone that removed a
+            // key was never stored (the re-assertion that follows it is what peers must see).
+            if (change.Current.Owner == _catalog.LocalNode && Equals(_catalog.Get(change.Current.Table, change.Current.Key), change.Current))
+                Broadcast(change.Current);
         }
     }
 
@@ -189,7 +193,9 @@ public sealed partial class CatalogReplicator : IGossipDelegate, IMembershipList
             Drop(ReplicationDrop.HandoffFull, "the hand-off queue is full");
             return;
         }
-        if (Interlocked.CompareExchange(ref _inboundScheduled, 1, 0) == 0) _inboundTimer.Change(TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+        if (Interlocked.CompareExchange(ref _inboundScheduled, 1, 0) != 0) return;
+        try { _inboundTimer.Change(TimeSpan.Zero, Timeout.InfiniteTimeSpan); }
+        catch (ObjectDisposedException) { /* shutting down: the queue is not drained any more */ }
     }
 
     /// <summary>Merges every queued inbound message. Runs on a timer callback (outside the node's lock); tests and
@@ -253,16 +259,26 @@ public sealed partial class CatalogReplicator : IGossipDelegate, IMembershipList
             Drop(ReplicationDrop.CatalogMalformed, e.Message);
             return;
         }
+        // The first full state this node merges, normally from the peer it joins through, may lead its clock by any
+        // amount: a new node must be able to take up a cluster whose clock is far from zero. Later states may not.
+        bool adopt = Interlocked.Exchange(ref _adoptedState, 1) == 0;
         foreach (var e in entries)
         {
-            try { Merge(e); }
+            try { Merge(e, trusted: adopt); }
             catch (Exception ex) { Drop(ReplicationDrop.HandlerError, ex.ToString()); }
         }
     }
 
     /// <summary>Validates and merges one remote version. True if it won (and so is worth re-gossiping).</summary>
-    private bool Merge(CatalogEntry remote)
+    private bool Merge(CatalogEntry remote, bool trusted = false)
     {
+        // Most of a push-pull is what we already have: settle that before paying for a decode.
+        var stored = _catalog.Get(remote.Table, remote.Key);
+        if (stored is not null && CatalogOrder.Compare(remote, stored) <= 0)
+        {
+            Interlocked.Increment(ref _stale);
+            return false;
+        }
         var verdict = EntryValidator.Check(remote, out var problem);
         switch (verdict)
         {
@@ -271,9 +287,11 @@ public sealed partial class CatalogReplicator : IGossipDelegate, IMembershipList
             case EntryVerdict.OwnerMismatch: Drop(ReplicationDrop.OwnerMismatch, problem); return false;
             case EntryVerdict.Oversized: Drop(ReplicationDrop.RecordOversized, problem); return false;
         }
+        // A tombstone from a peer of the previous release has no deletion time: it gets ours, so that it expires
+        // here and is refused once expired, instead of travelling back and forth with a fresh age forever.
+        if (remote is { Tombstone: true, DeletedAt: null }) remote = remote with { DeletedAt = CatalogEntry.WireTime(_time.GetUtcNow()) };
         bool own = remote.Owner == _catalog.LocalNode;
-        var before = own ? _catalog.Get(remote.Table, remote.Key) : null;
-        switch (_catalog.MergeEntry(remote))
+        switch (_catalog.MergeEntry(remote, trusted))
         {
             case MergeOutcome.Stale:
                 Interlocked.Increment(ref _stale);
@@ -283,10 +301,12 @@ public sealed partial class CatalogReplicator : IGossipDelegate, IMembershipList
                 return false;
             case MergeOutcome.Expired:
                 Drop(ReplicationDrop.TombstoneExpired, $"{remote.Table}/{remote.Key} deleted at {remote.DeletedAt:O}");
+                // It took down our live value (a peer that had not swept yet): we still hold it, so say so again.
+                if (own && stored is { Tombstone: false }) Reassert(remote, stored);
                 return false;
         }
         Interlocked.Increment(ref _merged);
-        if (own) Reassert(remote, before);
+        if (own) Reassert(remote, stored);
         return true;
     }
 

@@ -56,7 +56,6 @@ public class HostileCatalogInputTests
         node.HandlePacket(framed, new System.Net.IPEndPoint(System.Net.IPAddress.Parse("198.18.0.9"), 7946));
         Assert.Equal(1, r.PendingInbound); // the receive path only copied it
         time.Advance(TimeSpan.Zero);       // the hand-off timer drains it, outside the node's lock
-        r.DrainInbound();
         Assert.Equal(0, r.PendingInbound);
         Assert.Equal(1, r.Dropped(ReplicationDrop.RecordInvalid));
         Assert.Empty(catalog.AllEntries());
@@ -167,5 +166,57 @@ public class HostileCatalogInputTests
         int n = 0;
         while ((m[at + n] & 0x80) != 0) n++;
         return n + 1;
+    }
+
+    [Fact]
+    public async Task Only_the_first_full_state_may_lead_the_clock_by_more_than_the_bound()
+    {
+        var time = new VirtualClock();
+        await using var r = Victim(out var catalog, time);
+        var far = new CatalogEntry(Tables.Endpoints, TestEndpoints.Id("far"), "peer", 1UL << 40, false, TestEndpoints.Value("far", "peer"));
+        r.MergeRemoteState(CatalogCodec.EncodeState([far]), join: true);
+        Assert.True(TestEndpoints.Has(catalog.Snapshot(), "far"));
+        var further = new CatalogEntry(Tables.Endpoints, TestEndpoints.Id("further"), "peer", 1UL << 50, false, TestEndpoints.Value("further", "peer"));
+        r.MergeRemoteState(CatalogCodec.EncodeState([further]), join: true);
+        Assert.False(TestEndpoints.Has(catalog.Snapshot(), "further"));
+        Assert.Equal(1, r.Dropped(ReplicationDrop.LamportAhead));
+    }
+
+    [Fact]
+    public async Task A_tombstone_without_a_deletion_time_gets_one_at_the_edge_and_then_expires()
+    {
+        var time = new VirtualClock();
+        var catalog = new Catalog("victim", time, new CatalogOptions { TombstoneLifetime = TimeSpan.FromMinutes(1) });
+        await using var r = new CatalogReplicator(catalog, new CatalogReplicationOptions { ReapWindow = TimeSpan.FromMinutes(1), ReapInterval = TimeSpan.FromSeconds(5) }, time);
+        var legacy = new CatalogEntry(Tables.Endpoints, TestEndpoints.Id("old"), "peer", 3, true, ReadOnlyMemory<byte>.Empty);
+        r.MergeRemoteState(CatalogCodec.EncodeState([legacy], EntryFormat.Legacy), join: false);
+        Assert.Equal(CatalogEntry.WireTime(time.GetUtcNow()), catalog.Get(Tables.Endpoints, legacy.Key)!.DeletedAt);
+        time.Advance(TimeSpan.FromMinutes(1) + TimeSpan.FromSeconds(6));
+        Assert.Null(catalog.Get(Tables.Endpoints, legacy.Key));
+    }
+
+    [Fact]
+    public async Task An_expired_tombstone_of_our_own_live_entry_is_answered_with_a_reassertion_not_passed_on()
+    {
+        var time = new VirtualClock();
+        var catalog = new Catalog("victim", time, new CatalogOptions { TombstoneLifetime = TimeSpan.FromMinutes(1) });
+        await using var r = new CatalogReplicator(catalog, new CatalogReplicationOptions { ReapWindow = TimeSpan.FromMinutes(1) }, time);
+        var mine = TestEndpoints.Put(catalog, "mine");
+        r.GetBroadcasts(2, 1400, []); // our write is on its way
+        var old = new CatalogEntry(Tables.Endpoints, mine.Key, "victim", mine.Lamport + 1, true, ReadOnlyMemory<byte>.Empty)
+        {
+            DeletedAt = CatalogEntry.WireTime(time.GetUtcNow() - TimeSpan.FromMinutes(2)),
+        };
+        r.NotifyMessage(CatalogCodec.EncodeEntryMessage(old));
+        time.Advance(TimeSpan.Zero);
+        var now = catalog.Get(Tables.Endpoints, mine.Key)!;
+        Assert.False(now.Tombstone);
+        Assert.True(now.Lamport > old.Lamport);
+        Assert.Equal(1, r.Dropped(ReplicationDrop.TombstoneExpired));
+        var sent = new List<byte[]>();
+        r.GetBroadcasts(2, 64 * 1400, sent);
+        var entries = sent.Select(m => CatalogCodec.DecodeEntryMessage(m)).Where(e => e.Key == mine.Key).ToList();
+        Assert.Contains(entries, e => !e.Tombstone && e.Lamport == now.Lamport);
+        Assert.DoesNotContain(entries, e => e.Tombstone);
     }
 }

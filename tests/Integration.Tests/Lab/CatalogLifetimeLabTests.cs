@@ -34,10 +34,10 @@ public sealed class CatalogLifetimeLabTests : IDisposable
     private static List<string> Endpoints(LabCluster lab, int host) => Names(lab, host, "endpoints", "--json");
     private static List<string> Networks(LabCluster lab, int host) => Names(lab, host, "network", "ls", "--json");
 
-    private static async Task Network(LabCluster lab, string name, string subnet)
+    private static async Task Network(LabCluster lab, string name, string subnet, int on = 1)
     {
-        lab.CliJson(1, "network", "create", name, "--subnet", subnet);
-        await Eventually.Until(() => Enumerable.Range(2, 2).All(h => lab.Cli(h, "network", "inspect", name).Exit == 0), TimeSpan.FromSeconds(10), $"network {name} on every host");
+        lab.CliJson(on, "network", "create", name, "--subnet", subnet);
+        await Eventually.Until(() => Enumerable.Range(1, 3).All(h => lab.Cli(h, "network", "inspect", name).Exit == 0), TimeSpan.FromSeconds(10), $"network {name} on every host");
     }
 
     [Fact]
@@ -64,6 +64,7 @@ public sealed class CatalogLifetimeLabTests : IDisposable
         using var lab = Lab();
         await Network(lab, "web", "198.19.1.0/24");
         await Network(lab, "old", "198.19.2.0/24");
+        await Network(lab, "old3", "198.19.3.0/24", on: 3); // created by the host that will be down
         var c1 = lab.Container("c1");
         var c3 = lab.Container("c3");
         lab.CliJson(1, "attach", "--netns", c1, "--network", "web", "--name", "c1");
@@ -74,6 +75,7 @@ public sealed class CatalogLifetimeLabTests : IDisposable
         lab.Stop(3); // saves its view, which holds c1 and the network old
         lab.CliJson(1, "detach", "--netns", c1, "--network", "web");
         Assert.Equal(0, lab.Cli(1, "network", "rm", "old").Exit);
+        Assert.Equal(0, lab.Cli(1, "network", "rm", "old3").Exit);
         var downSince = DateTime.UtcNow;
         // h1 and h2 forget h3's entries and every tombstone: the deletes above leave no trace in the cluster.
         await Eventually.Until(() => Enumerable.Range(1, 2).All(h => !Endpoints(lab, h).Contains("c3")
@@ -88,6 +90,7 @@ public sealed class CatalogLifetimeLabTests : IDisposable
         {
             Assert.DoesNotContain("c1", Endpoints(lab, h));
             Assert.DoesNotContain("old", Networks(lab, h));
+            Assert.DoesNotContain("old3", Networks(lab, h));
         }
     }
 }
