@@ -33,6 +33,19 @@ public sealed class CatalogReplicationOptions
     /// cluster more than to their writer, such as networks other hosts still use. Must be quick and pure.
     /// </summary>
     public Func<CatalogEntry, bool>? KeepOnLeave { get; init; }
+
+    /// <summary>
+    /// Pack the entries of one gossip packet into one batch message (<see cref="EntryBatch"/>, 0x23) instead of one
+    /// user message each. False: today's design, one 0x20/0x22 message per entry.
+    /// </summary>
+    public bool BatchPiggyback { get; init; } = true;
+
+    /// <summary>
+    /// Send a broadcast backlog deeper than UDP piggybacking drains over TCP to a few random peers
+    /// (<see cref="BurstSender"/>); needs <see cref="CatalogReplicator.AttachPushChannel"/>. Null: today's design,
+    /// a backlog waits for push-pull.
+    /// </summary>
+    public CatalogBurstOptions? Burst { get; init; } = new();
 }
 
 /// <summary>
@@ -125,6 +138,7 @@ public sealed partial class CatalogReplicator : IGossipDelegate, IMembershipList
 
     public void NotifyMessage(ReadOnlySpan<byte> message)
     {
+        if (EntryBatch.IsBatch(message)) { NotifyBatch(message); return; }
         if (!CatalogCodec.IsEntryMessage(message)) return;
         CatalogEntry entry;
         DateTimeOffset? origin;
@@ -150,7 +164,8 @@ public sealed partial class CatalogReplicator : IGossipDelegate, IMembershipList
     public void GetBroadcasts(int overhead, int limit, List<byte[]> output)
     {
         DrainLocalWrites();
-        _queue.GetBroadcasts(overhead, limit, output);
+        if (_options.BatchPiggyback) GetBatchedBroadcasts(overhead, limit, output);
+        else _queue.GetBroadcasts(overhead, limit, output);
     }
 
     public byte[]? LocalState(bool join) => CatalogCodec.EncodeState(_catalog.AllEntries());
@@ -265,6 +280,7 @@ public sealed partial class CatalogReplicator : IGossipDelegate, IMembershipList
 
     public ValueTask DisposeAsync()
     {
+        _burst?.Dispose();
         _drainTimer.Dispose();
         _watch.Dispose();
         _tombstoneReaper.Dispose();
