@@ -24,6 +24,8 @@ Console.WriteLine($"# reproduce: dotnet run -c Release --project bench/Gossip{(q
 var sw = Stopwatch.StartNew();
 if (Want("memory")) await Memory.Run();
 if (Want("writes")) await Throughput.Run(quick);
+if (Want("pushpull")) await PushPullBytes.Run();
+if (Want("tombstones")) await Tombstones.Run(quick);
 if (Want("mesh")) await Scenarios.Mesh(quick);
 if (Want("detect3")) await Scenarios.DetectionSmall();
 if (Want("pause")) await Scenarios.FalsePositives(quick);

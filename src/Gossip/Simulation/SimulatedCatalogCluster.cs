@@ -22,8 +22,12 @@ public sealed class SimulatedCatalogCluster : IAsyncDisposable
         Cluster = new SimulatedCluster(size, seed, Clock, Clock.Advance, configure);
         Tracker = new PropagationTracker(size);
         _writers = new SeededRandom(seed * 31 + 7);
+        // Real agents start one after another, so their tombstone reapers tick out of phase (a reaped tombstone can
+        // come back from a peer that has not reaped it yet). Replicators here start spread over one reap interval.
+        var stagger = TimeSpan.FromTicks(options.ReapInterval.Ticks / Math.Max(1, size));
         for (int i = 0; i < size; i++)
         {
+            if (i > 0) Cluster.Advance(stagger);
             var node = new SimulatedCatalogNode(this, i, Cluster.Members[i], options);
             node.AttachNode();
             _nodes.Add(node);
