@@ -40,6 +40,10 @@ public sealed class PropagationTracker(int nodes)
         _pending.Remove((entry.Table, entry.Key, entry.Owner, entry.Lamport));
     }
 
+    /// <summary>The writes not yet everywhere: key, owner, when written, and how many nodes show it.</summary>
+    public IEnumerable<(string Key, string Owner, TimeSpan At, int Nodes)> OutstandingWrites() =>
+        _pending.Select(kv => (kv.Key.Key, kv.Key.Owner, kv.Value.At, kv.Value.Count));
+
     /// <summary>Forgets every write (completed and outstanding), e.g. after a warm-up.</summary>
     public void Clear()
     {
