@@ -20,7 +20,7 @@ var only = rest.ToHashSet(StringComparer.OrdinalIgnoreCase);
 bool Want(string s) => only.Count == 0 || only.Contains(s);
 
 Console.WriteLine($"# bench/Gossip ({(quick ? "quick: 16 and 128 nodes" : "full: 16, 128 and 1024 nodes")})");
-Console.WriteLine($"# reproduce: dotnet run -c Release --project bench/Gossip{(quick ? " -- quick" : "")}");
+Console.WriteLine($"# reproduce: dotnet run -c Release --project bench/Gossip{(args.Length > 0 ? " -- " + string.Join(' ', args) : "")}");
 var sw = Stopwatch.StartNew();
 if (Want("memory")) await Memory.Run();
 if (Want("writes")) await Throughput.Run(quick);

@@ -46,7 +46,11 @@ internal static class Throughput
         double bps = (c.BytesSent - bytes0) / (double)nodes / (c.Now - t0).TotalSeconds;
         c.RunUntilPropagated(grace ?? TimeSpan.FromSeconds(30));
         if (Environment.GetEnvironmentVariable("SHOW_OUTSTANDING") is not null)
-            foreach (var w in c.Tracker.OutstandingWrites()) Console.Error.WriteLine($"# outstanding: {w.Key[..12]} by {w.Owner} at {w.At.TotalSeconds:F3} s (t0 {t0.TotalSeconds:F3}), on {w.Nodes}/{nodes} nodes");
+            foreach (var w in c.Tracker.OutstandingWrites())
+            {
+                var lacking = c.Nodes.Where(n => n.Catalog.Get(Tables.Endpoints, w.Key) is null).Select(n => n.Name).ToList();
+                Console.Error.WriteLine($"# outstanding: {w.Key[..12]} by {w.Owner} at {w.At.TotalSeconds:F3} s (t0 {t0.TotalSeconds:F3}), on {w.Nodes}/{nodes} nodes; not stored on {string.Join(",", lacking)}");
+            }
         int writes = (int)(rate * duration.TotalSeconds);
         var done = c.Tracker.Completed.Select(t => t.TotalSeconds).Order().ToList();
         double Pct(double q)

@@ -68,4 +68,20 @@ public class CatalogThroughputTests
         Assert.True(P99(c, writes) > TimeSpan.FromSeconds(2), $"p99 {P99(c, writes)}: today's design kept up, so this test no longer shows the lever");
         Assert.Null(c.Nodes[0].Replicator.Burst);
     }
+
+    [Fact]
+    public async Task A_light_load_stays_on_udp_gossip_and_sends_no_burst()
+    {
+        await using var c = new SimulatedCatalogCluster(Nodes, seed: 78, new CatalogReplicationOptions());
+        await c.StartAsync();
+        c.WriteSteadily(2, TimeSpan.FromSeconds(3), (node, k) =>
+        {
+            var n = c.Nodes[node];
+            c.Put(node, Tables.Endpoints, $"{k:x8}".PadLeft(64, 'e'), Endpoint(k, n.Name, n.Member.Host.Address.Address));
+        });
+        // Positive signal first: every write reached every node, so gossip ran while the queues were shallow.
+        Assert.True(c.RunUntilPropagated(TimeSpan.FromSeconds(10)));
+        Assert.Equal(6, c.Tracker.Completed.Count);
+        Assert.Equal(0, c.Nodes.Sum(n => n.Replicator.Burst!.Bursts));
+    }
 }
