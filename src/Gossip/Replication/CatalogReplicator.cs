@@ -70,6 +70,7 @@ public sealed partial class CatalogReplicator : IGossipDelegate, IMembershipList
     private readonly CatalogWatch _watch;
     private readonly ITimer _drainTimer;
     private readonly object _gate = new();
+    private readonly object _drainGate = new();
     private readonly Dictionary<string, ITimer> _reapTimers = new(StringComparer.Ordinal);
     private readonly ITimer _tombstoneReaper;
     private long _merged, _stale, _rejected, _reasserted, _oversized;
@@ -110,9 +111,14 @@ public sealed partial class CatalogReplicator : IGossipDelegate, IMembershipList
     /// <summary>Queues our own writes from the catalog's change feed for broadcast.</summary>
     private void DrainLocalWrites()
     {
-        while (_watch.Changes.TryRead(out var change))
+        // One drainer at a time (drain timer, gossip loop, burst sender): two versions of one key read by different
+        // threads could otherwise be queued out of order, and the older would replace the newer in the queue.
+        lock (_drainGate)
         {
-            if (change.Current.Owner == _catalog.LocalNode) Broadcast(change.Current);
+            while (_watch.Changes.TryRead(out var change))
+            {
+                if (change.Current.Owner == _catalog.LocalNode) Broadcast(change.Current);
+            }
         }
     }
 
