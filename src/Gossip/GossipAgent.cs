@@ -108,7 +108,12 @@ public sealed partial class GossipAgent : IAsyncDisposable
         transport ??= new NetTransport(options.Bind, protocol.MaxStreamBytes, protocol.TcpTimeout, factory.CreateLogger<NetTransport>());
         node = new SwimNode(protocol, transport, _time, random ?? new SeededRandom(), Serf, listener, Keyring, factory.CreateLogger<SwimNode>());
         Node = node;
-        if (application is Replication.CatalogReplicator replicator) replicator.ClusterSize = node.EstimatedNodes;
+        if (application is Replication.CatalogReplicator replicator)
+        {
+            replicator.ClusterSize = node.EstimatedNodes;
+            // Bursts go only to Discovery agents: a plain serf agent in the mesh would just log them.
+            replicator.AttachPushChannel(new Replication.SwimPushChannel(node, AgentTags.IsDiscoveryAgent));
+        }
     }
 
     public SwimNode Node { get; }

@@ -34,6 +34,19 @@ public sealed class CatalogReplicationOptions
     /// cluster more than to their writer, such as networks other hosts still use. Must be quick and pure.
     /// </summary>
     public Func<CatalogEntry, bool>? KeepOnLeave { get; init; }
+
+    /// <summary>
+    /// Pack the entries of one gossip packet into one batch message (<see cref="EntryBatch"/>, 0x23) instead of one
+    /// user message each. False: today's design, one 0x20/0x22 message per entry.
+    /// </summary>
+    public bool BatchPiggyback { get; init; } = true;
+
+    /// <summary>
+    /// Send a broadcast backlog deeper than UDP piggybacking drains over TCP to a few random peers
+    /// (<see cref="BurstSender"/>); needs <see cref="CatalogReplicator.AttachPushChannel"/>. Null: today's design,
+    /// a backlog waits for push-pull.
+    /// </summary>
+    public CatalogBurstOptions? Burst { get; init; } = new();
 }
 
 /// <summary>Why the replicator refused a catalog message or entry (discovery_gossip_dropped_total{reason}).</summary>
@@ -97,6 +110,7 @@ public sealed partial class CatalogReplicator : IGossipDelegate, IMembershipList
     private int _inboundScheduled;
     private int _adoptedState;
     private long _merged, _stale, _reasserted, _oversized;
+    private readonly object _drainGate = new();
 
     public CatalogReplicator(Catalog catalog, CatalogReplicationOptions? options = null, TimeProvider? time = null, ILogger? logger = null)
     {
@@ -153,12 +167,17 @@ public sealed partial class CatalogReplicator : IGossipDelegate, IMembershipList
     /// <summary>Queues our own writes from the catalog's change feed for broadcast.</summary>
     private void DrainLocalWrites()
     {
-        while (_watch.Changes.TryRead(out var change))
+        // One drainer at a time (drain timer, gossip loop, burst sender): two versions of one key read by different
+        // threads could otherwise be queued out of order, and the older would replace the newer in the queue.
+        lock (_drainGate)
         {
-            // Only what is still stored: a later write supersedes this one, and an expired tombstone that removed a
-            // key was never stored (the re-assertion that follows it is what peers must see).
-            if (change.Current.Owner == _catalog.LocalNode && Equals(_catalog.Get(change.Current.Table, change.Current.Key), change.Current))
-                Broadcast(change.Current);
+            while (_watch.Changes.TryRead(out var change))
+            {
+                // Only what is still stored: a later write supersedes this one, and an expired tombstone that removed
+                // a key was never stored (the re-assertion that follows it is what peers must see).
+                if (change.Current.Owner == _catalog.LocalNode && Equals(_catalog.Get(change.Current.Table, change.Current.Key), change.Current))
+                    Broadcast(change.Current);
+            }
         }
     }
 
@@ -187,7 +206,7 @@ public sealed partial class CatalogReplicator : IGossipDelegate, IMembershipList
     /// <summary>Called on the gossip receive path, under the node's lock: copy, enqueue, return. Never throws.</summary>
     public void NotifyMessage(ReadOnlySpan<byte> message)
     {
-        if (!CatalogCodec.IsEntryMessage(message)) return;
+        if (!CatalogCodec.IsEntryMessage(message) && !EntryBatch.IsBatch(message)) return;
         if (!_inbound.Writer.TryWrite(message.ToArray()))
         {
             Drop(ReplicationDrop.HandoffFull, "the hand-off queue is full");
@@ -215,6 +234,11 @@ public sealed partial class CatalogReplicator : IGossipDelegate, IMembershipList
     {
         try
         {
+            if (EntryBatch.IsBatch(message))
+            {
+                HandleBatch(message);
+                return;
+            }
             CatalogEntry entry;
             DateTimeOffset? origin;
             try { entry = CatalogCodec.DecodeEntryMessage(message, out origin); }
@@ -243,7 +267,8 @@ public sealed partial class CatalogReplicator : IGossipDelegate, IMembershipList
     public void GetBroadcasts(int overhead, int limit, List<byte[]> output)
     {
         DrainLocalWrites();
-        _queue.GetBroadcasts(overhead, limit, output);
+        if (_options.BatchPiggyback) GetBatchedBroadcasts(overhead, limit, output);
+        else _queue.GetBroadcasts(overhead, limit, output);
     }
 
     public byte[]? LocalState(bool join) => CatalogCodec.EncodeState(_catalog.AllEntries(), WireFormat);
@@ -417,6 +442,7 @@ public sealed partial class CatalogReplicator : IGossipDelegate, IMembershipList
 
     public ValueTask DisposeAsync()
     {
+        _burst?.Dispose();
         _drainTimer.Dispose();
         _sweepTimer.Dispose();
         _inboundTimer.Dispose();
