@@ -60,4 +60,8 @@ public sealed record ResolverOptions
     public string NetnsEtcDir { get; init; } = "/etc/netns";
 
     internal uint TtlSeconds => (uint)Math.Max(0, Ttl.TotalSeconds);
+
+    /// <summary>Test hook called by the resolver's background loops on every round (point "name-table"), so a test can
+    /// make a round fail; null in normal runs. Like <c>OverlayOptions.FaultPoint</c>.</summary>
+    public Action<string>? FaultPoint { get; init; }
 }
