@@ -217,7 +217,8 @@ public sealed class OverlayService
         {
             var adopted = new List<string>();
             var dropped = new List<string>();
-            var orphans = new List<string>(_kernel.RemoveStrayVxlans());
+            var orphans = new List<string>();
+            KernelCall(() => orphans.AddRange(_kernel.RemoveStrayVxlans()), "remove stray VXLAN devices");
             var removedNs = new List<string>();
             var networks = Networks().ToDictionary(n => n.Name);
             var local = Endpoints().Where(e => e.Node == _options.Node).ToList();
@@ -245,7 +246,7 @@ public sealed class OverlayService
                     var deleted = _catalog.Get(Tables.Networks, nsNetwork) is { Tombstone: true };
                     if (deleted && !kept.Any(e => e.Network == nsNetwork))
                     {
-                        _kernel.RemoveNetwork(nsNetwork);
+                        KernelCall(() => _kernel.RemoveNetwork(nsNetwork), $"remove the namespace of deleted network {nsNetwork}");
                         removedNs.Add(nsNetwork);
                     }
                     else
@@ -254,7 +255,7 @@ public sealed class OverlayService
                     continue;
                 }
                 var known = kept.Where(e => e.Network == nsNetwork).Select(e => KernelNames.HostVeth(e.Id)).ToHashSet();
-                orphans.AddRange(_kernel.RemoveOrphanVeths(nsNetwork, known));
+                KernelCall(() => orphans.AddRange(_kernel.RemoveOrphanVeths(nsNetwork, known)), $"remove orphan veths of network {nsNetwork}");
             }
             // Networks this node created keep their namespace, even with no endpoints.
             foreach (var net in networks.Values)

@@ -98,7 +98,12 @@ public static class AgentRunner
         // ── supervision: every background loop below runs under the supervisor (restart with backoff, readiness) ──
         await using var supervisor = new LoopSupervisor(loggerFactory);
         var started = false;
-        void UpdateReady() => AgentMetrics.Ready.Set(Volatile.Read(ref started) && supervisor.AllUp ? 1 : 0);
+        var readyGate = new object();
+        // Health changes arrive from several threads: compute and publish under one lock so a stale value never wins.
+        void UpdateReady()
+        {
+            lock (readyGate) AgentMetrics.Ready.Set(Volatile.Read(ref started) && supervisor.AllUp ? 1 : 0);
+        }
         supervisor.HealthChanged += UpdateReady;
         supervisor.Restarted += loop => AgentMetrics.LoopRestarts.WithLabels(loop).Inc();
         gossip.Node.LoopFaulted += (loop, _) => supervisor.ReportFault(loop);

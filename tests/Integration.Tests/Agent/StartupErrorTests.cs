@@ -15,9 +15,13 @@ public sealed class StartupErrorTests : IDisposable
     public void Dispose() => _a.Dispose();
 
     /// <summary>Runs `discovery agent` (no --netns-prefix flag: flags would override the config file under test) in the test's host namespace to its exit (bounded) and returns its exit code and stderr.</summary>
-    private (int Exit, string Err) RunAgent(params string[] extra)
+    private (int Exit, string Err) RunAgent(params string[] extra) => RunAgent([], extra);
+
+    /// <param name="wrapper">A command line the agent's `nsenter` runs under (e.g. a mount namespace).</param>
+    private (int Exit, string Err) RunAgent(string[] wrapper, params string[] extra)
     {
-        var psi = new ProcessStartInfo("nsenter") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo(wrapper.Length > 0 ? wrapper[0] : "nsenter") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in wrapper.Skip(1).Concat(wrapper.Length > 0 ? ["nsenter"] : [])) psi.ArgumentList.Add(a);
         foreach (var a in new[] { $"--net=/run/netns/{_a.HostNs}", Binary.Path, "agent", "--node", _a.Node, "--data-dir", _a.DataDir,
                      "--api-socket", _a.Socket, "--metrics", "127.0.0.1:9653", "--dns-upstream", "127.0.0.1:9" }
                      .Concat(extra))
@@ -58,6 +62,27 @@ public sealed class StartupErrorTests : IDisposable
         var (exit, err) = RunAgent("--netns-prefix", _a.NetnsPrefix);
         Assert.Equal(1, exit);
         Assert.Contains("7946", OneLine(err));
+    }
+
+    [Fact]
+    public void A_sysctl_that_fails_while_recreating_a_network_at_start_is_one_line_and_exit_1()
+    {
+        _a.Start();
+        _a.CliJson("network", "create", "web", "--subnet", "198.19.1.0/24");
+        _a.Stop();
+        // The network's namespace is gone, so the restart creates it again and must turn br_netfilter off in it.
+        Sh.Run("ip", "netns", "del", _a.OverlayNs("web"));
+        // A private mount namespace where /proc/sys is read-only: the sysctl write fails with EROFS. /proc is made
+        // private first so the read-only bind stays in that namespace; /run/netns keeps propagating to the host.
+        string[] readOnlySysctl = ["unshare", "--mount", "--propagation", "unchanged", "--", "sh", "-c",
+            "mount --make-rprivate /proc && mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && exec \"$@\"", "sh"];
+        var (exit, err) = RunAgent(readOnlySysctl, "--netns-prefix", _a.NetnsPrefix);
+        Assert.Equal(1, exit);
+        var line = OneLine(err);
+        Assert.Contains("prepare network web", line);
+        Assert.Contains("sysctl write net.bridge.bridge-nf-call-iptables", line);
+        // The namespace created for the attempt is rolled back.
+        Assert.DoesNotContain(_a.OverlayNs("web"), _a.Namespaces());
     }
 
     [Theory]
