@@ -71,7 +71,6 @@ public sealed record ResolverOptions
     internal uint TtlSeconds => (uint)Math.Max(0, Ttl.TotalSeconds);
 
     /// <summary>Test hook called by the resolver's background loops on every round (points "name-table" and
-    /// "upstream-answer"), so a test can
-    /// make a round fail; null in normal runs. Like <c>OverlayOptions.FaultPoint</c>.</summary>
+    /// "upstream-answer"), so a test can make a round fail; null in normal runs. Like <c>OverlayOptions.FaultPoint</c>.</summary>
     public Action<string>? FaultPoint { get; init; }
 }
