@@ -36,10 +36,28 @@ public sealed partial class SwimNode
         }
         catch (Exception e) when (!(_shutdown && e is ObjectDisposedException or OperationCanceledException))
         {
+            if (loop == Loops.Probe) AbandonProbe();
             LoopFailed(loop, e);
             return;
         }
         if (recovers) LoopSucceeded(loop);
+    }
+
+    /// <summary>
+    /// A probe round that threw half-way (its ping not sent, its step timer not armed) would stay current for ever, and
+    /// every later tick would wait behind it: probing would stop without a sound. Drop it so the next tick starts a new one.
+    /// </summary>
+    private void AbandonProbe()
+    {
+        lock (_gate)
+        {
+            if (_probe is not { } round) return;
+            round.Done = true;
+            if (_ackHandlers.TryGetValue(round.Seq, out var h) && ReferenceEquals(h, round.Handler)) _ackHandlers.Remove(round.Seq);
+            _probeStepTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            _probe = null;
+            _probeTickPending = false;
+        }
     }
 
     private void LoopFailed(string loop, Exception e)
