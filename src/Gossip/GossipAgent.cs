@@ -141,6 +141,8 @@ public sealed partial class GossipAgent : IAsyncDisposable
             try { joined = await JoinAsync(_options.Join, ct).ConfigureAwait(false); }
             catch (OperationCanceledException) { return; }
             catch (SocketException e) { LogJoinFailed(attempt, e.Message); }
+            // Anything else is a failed attempt too: the join loop is the only way back into the mesh and must not die.
+            catch (Exception e) when (e is not OperationCanceledException) { LogJoinFailed(attempt, $"{e.GetType().Name}: {e.Message}"); }
             if (joined > 0) return;
             if (_options.RetryJoinMax > 0 && attempt >= _options.RetryJoinMax)
             {

@@ -72,7 +72,7 @@ public sealed class OverlayService
                 // Same name: idempotent if nothing the caller asked for differs.
                 if (!NetworkDefaults.Matches(req, same))
                     throw new OverlayException(OverlayErrorKind.Conflict, $"network {req.Name} already exists with subnet {same.Subnet}, gateway {same.Gateway}, vni {same.Vni}");
-                _kernel.EnsureNetwork(same);
+                KernelCall(() => _kernel.EnsureNetwork(same), $"prepare network {same.Name}");
                 return same;
             }
             KernelCall(() => _kernel.EnsureNetwork(spec), $"create network {spec.Name}");
@@ -199,8 +199,16 @@ public sealed class OverlayService
     }
 
     /// <summary>
+    /// Raised when checking one local endpoint against the kernel failed (a namespace that cannot be opened, a
+    /// netlink error): the endpoint is skipped, its record and links kept, and the others are still checked. The
+    /// argument says which check ("restart" or "own-endpoints"). For discovery_reconcile_errors_total.
+    /// </summary>
+    public event Action<string, EndpointRecord, Exception>? EndpointCheckFailed;
+
+    /// <summary>
     /// Adopts what an earlier run of this agent left in the kernel: keeps intact endpoints, drops records whose kernel
     /// state is gone, removes veths and VXLAN devices no record owns (a crash mid-attach) and namespaces of removed networks.
+    /// One endpoint that cannot be checked is logged, reported through <see cref="EndpointCheckFailed"/> and kept as it is.
     /// </summary>
     public async Task<ReconcileReport> ReconcileAsync(CancellationToken ct)
     {
@@ -209,23 +217,26 @@ public sealed class OverlayService
         {
             var adopted = new List<string>();
             var dropped = new List<string>();
-            var orphans = new List<string>(_kernel.RemoveStrayVxlans());
+            var orphans = new List<string>();
+            KernelCall(() => orphans.AddRange(_kernel.RemoveStrayVxlans()), "remove stray VXLAN devices");
             var removedNs = new List<string>();
             var networks = Networks().ToDictionary(n => n.Name);
             var local = Endpoints().Where(e => e.Node == _options.Node).ToList();
+            var unknown = new List<EndpointRecord>();
 
             foreach (var ep in local)
             {
-                if (networks.TryGetValue(ep.Network, out var net) && NetNs.Exists(_kernel.Names.NetworkNamespace(net.Name)))
-                    _kernel.EnsureNetwork(net);
-                if (_kernel.IsEndpointIntact(ep)) { adopted.Add(ep.Id); continue; }
-                _log.LogWarning("endpoint {Endpoint} in {Netns} on {Network} is gone from the kernel; removing its record", ep.Name, ep.Netns, ep.Network);
-                _kernel.RemoveEndpoint(ep);
-                _catalog.Delete(Tables.Endpoints, ep.Id);
-                dropped.Add(ep.Name);
+                switch (CheckLocal(ep, networks, "restart"))
+                {
+                    case LocalState.Intact: adopted.Add(ep.Id); break;
+                    case LocalState.Dropped: dropped.Add(ep.Name); break;
+                    default: unknown.Add(ep); break;
+                }
             }
 
+            // An endpoint that could not be checked keeps its links and namespace like an adopted one: unknown is not gone.
             var live = local.Where(e => adopted.Contains(e.Id)).ToList();
+            var kept = live.Concat(unknown).ToList();
             foreach (var nsNetwork in _kernel.NetworkNamespaces())
             {
                 if (!networks.ContainsKey(nsNetwork))
@@ -233,9 +244,9 @@ public sealed class OverlayService
                     // Only a network known to be deleted, with no local endpoint left on it, loses its namespace:
                     // a record this node has not (yet) learned from its peers is no reason to cut containers off.
                     var deleted = _catalog.Get(Tables.Networks, nsNetwork) is { Tombstone: true };
-                    if (deleted && !live.Any(e => e.Network == nsNetwork))
+                    if (deleted && !kept.Any(e => e.Network == nsNetwork))
                     {
-                        _kernel.RemoveNetwork(nsNetwork);
+                        KernelCall(() => _kernel.RemoveNetwork(nsNetwork), $"remove the namespace of deleted network {nsNetwork}");
                         removedNs.Add(nsNetwork);
                     }
                     else
@@ -243,20 +254,69 @@ public sealed class OverlayService
                             deleted ? "local endpoints are still attached" : "the network is not in the catalog yet");
                     continue;
                 }
-                var known = live.Where(e => e.Network == nsNetwork).Select(e => KernelNames.HostVeth(e.Id)).ToHashSet();
-                orphans.AddRange(_kernel.RemoveOrphanVeths(nsNetwork, known));
+                var known = kept.Where(e => e.Network == nsNetwork).Select(e => KernelNames.HostVeth(e.Id)).ToHashSet();
+                KernelCall(() => orphans.AddRange(_kernel.RemoveOrphanVeths(nsNetwork, known)), $"remove orphan veths of network {nsNetwork}");
             }
             // Networks this node created keep their namespace, even with no endpoints.
             foreach (var net in networks.Values)
-                if (_catalog.Get(Tables.Networks, net.Name)?.Owner == _options.Node) _kernel.EnsureNetwork(net);
+                if (_catalog.Get(Tables.Networks, net.Name)?.Owner == _options.Node)
+                    KernelCall(() => _kernel.EnsureNetwork(net), $"prepare network {net.Name}");
 
             if (dropped.Count > 0) _persist();
             var report = new ReconcileReport(live.Select(e => e.Name).ToList(), dropped, orphans, removedNs);
-            _log.LogInformation("reconciled: {Adopted} endpoints adopted, {Dropped} dropped, {Orphans} orphan links and {Namespaces} stale namespaces removed",
-                adopted.Count, dropped.Count, orphans.Count, removedNs.Count);
+            _log.LogInformation("reconciled: {Adopted} endpoints adopted, {Dropped} dropped, {Failed} could not be checked, {Orphans} orphan links and {Namespaces} stale namespaces removed",
+                adopted.Count, dropped.Count, unknown.Count, orphans.Count, removedNs.Count);
             return report;
         }
         finally { _lock.Release(); }
+    }
+
+    /// <summary>
+    /// Drops this node's endpoint records whose veth is gone from the kernel (record deleted, leftover links removed).
+    /// Our own records can come back from peers (after a restart that lost the data directory, or a reap on their
+    /// side); the catalog replicator re-asserts them without looking at the kernel, and this check, run after the
+    /// first join and periodically, withdraws those that no longer exist. <paramref name="ids"/> limits the check to
+    /// those endpoint ids (null: every local endpoint). Per-endpoint isolated like <see cref="ReconcileAsync"/>.
+    /// Returns the names of the endpoints dropped.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> DropLostOwnEndpointsAsync(IReadOnlySet<string>? ids, CancellationToken ct)
+    {
+        await _lock.WaitAsync(ct);
+        try
+        {
+            var networks = Networks().ToDictionary(n => n.Name);
+            var dropped = new List<string>();
+            foreach (var ep in Endpoints().Where(e => e.Node == _options.Node && (ids is null || ids.Contains(e.Id))))
+                if (CheckLocal(ep, networks, "own-endpoints", ensureNetwork: false) == LocalState.Dropped) dropped.Add(ep.Name);
+            if (dropped.Count > 0) _persist();
+            return dropped;
+        }
+        finally { _lock.Release(); }
+    }
+
+    private enum LocalState { Intact, Dropped, Unknown }
+
+    /// <summary>One local endpoint against the kernel: intact, or dropped (record deleted, leftovers removed), or
+    /// unknown when the check itself failed. Runs under <see cref="_lock"/>.</summary>
+    private LocalState CheckLocal(EndpointRecord ep, Dictionary<string, NetworkSpec> networks, string check, bool ensureNetwork = true)
+    {
+        try
+        {
+            if (ensureNetwork && networks.TryGetValue(ep.Network, out var net) && NetNs.Exists(_kernel.Names.NetworkNamespace(net.Name)))
+                _kernel.EnsureNetwork(net);
+            if (_kernel.IsEndpointIntact(ep)) return LocalState.Intact;
+            _log.LogWarning("endpoint {Endpoint} in {Netns} on {Network} is gone from the kernel; removing its record", ep.Name, ep.Netns, ep.Network);
+            _kernel.RemoveEndpoint(ep);
+            _catalog.Delete(Tables.Endpoints, ep.Id);
+            return LocalState.Dropped;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            _log.LogError("endpoint {Endpoint} in {Netns} on {Network} cannot be checked, skipped: {Reason}",
+                ep.Name, ep.Netns, ep.Network, $"{ex.GetType().Name}: {ex.Message}");
+            EndpointCheckFailed?.Invoke(check, ep, ex);
+            return LocalState.Unknown;
+        }
     }
 
     private EndpointRecord? FindLocal(string netnsPath, string network) =>
@@ -279,6 +339,7 @@ public sealed class OverlayService
         catch (NetlinkException ex) { throw new OverlayException(OverlayErrorKind.Kernel, $"{what}: {ex.Message}", ex); }
         catch (NftException ex) { throw new OverlayException(OverlayErrorKind.Kernel, $"{what}: {ex.Message}", ex); }
         catch (NamespaceException ex) { throw new OverlayException(OverlayErrorKind.Kernel, $"{what}: {ex.Message}", ex); }
+        catch (SysctlException ex) { throw new OverlayException(OverlayErrorKind.Kernel, $"{what}: {ex.Message}", ex); }
     }
 
     private void ReportBad(CatalogEntry e, Exception ex) =>

@@ -19,7 +19,9 @@ namespace Discovery.Resolver;
 /// </summary>
 public sealed class DnsService : IDisposable
 {
-    private readonly NameTableUpdater _updater;
+    private NameTableUpdater _updater;
+    // A fresh watch for a new name table after the updater failed; null when built from one given watch.
+    private readonly Func<CatalogWatch>? _newWatch;
     private readonly ResponseCache _cache;
     private readonly Forwarder _forwarder;
     private readonly QueryEngine _engine;
@@ -31,7 +33,7 @@ public sealed class DnsService : IDisposable
 
     /// <summary>Watches <paramref name="catalog"/> for endpoints.</summary>
     public DnsService(Catalog catalog, ResolverOptions options, ILoggerFactory? loggers = null, DnsMetrics? metrics = null, TimeProvider? time = null, Random? random = null)
-        : this(catalog.Watch(), options, loggers, metrics, time, random) { }
+        : this(catalog.Watch(), options, loggers, metrics, time, random) => _newWatch = catalog.Watch;
 
     /// <summary>Builds its names from <paramref name="watch"/>, which it owns and disposes.</summary>
     public DnsService(CatalogWatch watch, ResolverOptions options, ILoggerFactory? loggers = null, DnsMetrics? metrics = null, TimeProvider? time = null, Random? random = null)
@@ -47,10 +49,10 @@ public sealed class DnsService : IDisposable
         var upstreams = options.Upstreams ?? ResolvConf.HostUpstreams(options.HostResolvConf, options.StubUpstreamResolvConf);
         if (upstreams.Count == 0) _log.LogWarning("DNS has no upstream servers; names that are not local get SERVFAIL");
         var answerer = new LocalAnswerer(options.TtlSeconds, options.ClusterDomain, options.MaxUdpPayload, options.AdvertisedUdpPayload);
-        _updater = new NameTableUpdater(watch, options.ClusterDomain, _log, Metrics);
+        _updater = new NameTableUpdater(watch, options.ClusterDomain, _log, Metrics, options.FaultPoint);
         _cache = new ResponseCache(options, time, Metrics);
         _forwarder = new Forwarder(options, upstreams, answerer, _cache, Metrics, _log, time);
-        _engine = new QueryEngine(options, () => _updater.Current, answerer, _cache, _forwarder, Metrics);
+        _engine = new QueryEngine(options, () => Volatile.Read(ref _updater).Current, answerer, _cache, _forwarder, Metrics);
         _sandboxes = new SandboxDns(NewListener, options, HostSearchDomains, Metrics, _log);
         _log.LogInformation("DNS resolver ready: cluster domain {Domain}, TTL {Ttl}, upstreams {Upstreams}",
             options.ClusterDomain, options.Ttl, string.Join(", ", upstreams.Select(u => u.ToString())));
@@ -62,13 +64,34 @@ public sealed class DnsService : IDisposable
     public IReadOnlyList<string> HostSearchDomains { get; }
 
     /// <summary>The local names now.</summary>
-    public NameTable Names => _updater.Current;
+    public NameTable Names => Volatile.Read(ref _updater).Current;
 
     /// <summary>Forwarded answers held in the cache.</summary>
     public int CachedAnswers => _cache.Count;
 
+    /// <summary>
+    /// The name-table loop, for a supervisor: if the loop has ended (it failed), builds a new table from a fresh catalog
+    /// snapshot and follows the feed from there; then calls <paramref name="started"/> and waits. Returns when
+    /// <paramref name="ct"/> is cancelled; throws when the loop fails, so the supervisor counts it and calls again.
+    /// </summary>
+    public async Task RunNameTableAsync(Action started, CancellationToken ct)
+    {
+        var updater = Volatile.Read(ref _updater);
+        if (updater.Completion.IsCompleted)
+        {
+            if (_newWatch is null) throw new InvalidOperationException("the name table was built from one catalog watch and cannot restart");
+            var fresh = new NameTableUpdater(_newWatch(), Options.ClusterDomain, _log, Metrics, Options.FaultPoint);
+            Volatile.Write(ref _updater, fresh);
+            updater.Dispose();
+            updater = fresh;
+        }
+        started();
+        await updater.Completion.WaitAsync(ct).ConfigureAwait(false);
+        throw new InvalidOperationException("the name-table loop ended: its catalog watch was closed");
+    }
+
     /// <summary>Completes once the names reflect catalog version <paramref name="version"/>.</summary>
-    public Task WaitForCatalogVersionAsync(long version, CancellationToken cancel = default) => _updater.WaitForVersionAsync(version, cancel);
+    public Task WaitForCatalogVersionAsync(long version, CancellationToken cancel = default) => Volatile.Read(ref _updater).WaitForVersionAsync(version, cancel);
 
     /// <summary>
     /// Gives a sandbox the resolver at 127.0.0.11: listeners inside <paramref name="sandbox"/>, the nft redirect, and for a

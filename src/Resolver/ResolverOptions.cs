@@ -23,6 +23,15 @@ public sealed record ResolverOptions
     /// <summary>How long a failing upstream is skipped.</summary>
     public TimeSpan UpstreamHoldDown { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>Source ports per upstream that forwarded UDP queries are spread over at random.</summary>
+    public int UpstreamPorts { get; init; } = 4;
+
+    /// <summary>Queries one source port carries before it is replaced by a fresh random one.</summary>
+    public int UpstreamPortQueries { get; init; } = 256;
+
+    /// <summary>Age after which a source port is replaced by a fresh random one, however few queries it carried.</summary>
+    public TimeSpan UpstreamPortLifetime { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Consecutive failures (timeout, refused, unreachable) before an upstream is held down.</summary>
     public int UpstreamFailuresBeforeHoldDown { get; init; } = 2;
 
@@ -60,4 +69,8 @@ public sealed record ResolverOptions
     public string NetnsEtcDir { get; init; } = "/etc/netns";
 
     internal uint TtlSeconds => (uint)Math.Max(0, Ttl.TotalSeconds);
+
+    /// <summary>Test hook called by the resolver's background loops on every round (points "name-table" and
+    /// "upstream-answer"), so a test can make a round fail; null in normal runs. Like <c>OverlayOptions.FaultPoint</c>.</summary>
+    public Action<string>? FaultPoint { get; init; }
 }

@@ -13,6 +13,7 @@ internal sealed class FakeUpstream : IDisposable
     private readonly Func<DnsMessage, bool, DnsMessage?> _answer;
     private readonly CancellationTokenSource _stop = new();
     private int _udpQueries, _tcpQueries;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<int> _sourcePorts = new();
 
     /// <param name="answer">Given the query and whether it came over TCP, the answer, or null to stay silent.</param>
     public FakeUpstream(Func<DnsMessage, bool, DnsMessage?> answer)
@@ -44,6 +45,9 @@ internal sealed class FakeUpstream : IDisposable
     public int UdpQueries => Volatile.Read(ref _udpQueries);
     public int TcpQueries => Volatile.Read(ref _tcpQueries);
 
+    /// <summary>The source port of every UDP query received, in order.</summary>
+    public IReadOnlyList<int> SourcePorts => _sourcePorts.ToArray();
+
     /// <summary>An answer with one A record per address.</summary>
     public static DnsMessage Reply(DnsMessage q, int ttl, params string[] addresses)
     {
@@ -61,6 +65,7 @@ internal sealed class FakeUpstream : IDisposable
             SocketReceiveFromResult r;
             try { r = await _udp.ReceiveFromAsync(buf, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), _stop.Token); }
             catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException) { return; }
+            _sourcePorts.Enqueue(((IPEndPoint)r.RemoteEndPoint).Port);
             Interlocked.Increment(ref _udpQueries);
             var q = ArSoft.Parse(buf.AsSpan(0, r.ReceivedBytes));
             var a = _answer(q, false);

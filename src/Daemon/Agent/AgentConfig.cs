@@ -38,6 +38,8 @@ public sealed partial class AgentConfig
     public string? Encrypt { get; set; }
     /// <summary>How long a dead node's entries stay hidden (restorable) before they are removed.</summary>
     public double ReapWindowSeconds { get; set; } = 1800;
+    /// <summary>How often this node's endpoint records are checked against the kernel (records whose veth is gone are dropped).</summary>
+    public double OwnEndpointCheckSeconds { get; set; } = 30;
 
     private static readonly JsonSerializerOptions Json = new()
     {
@@ -88,12 +90,20 @@ public sealed partial class AgentConfig
 
     public void Validate()
     {
+        // A JSON null reaches non-nullable settings unchecked by the serializer: name it instead of failing later.
+        var nullability = new System.Reflection.NullabilityInfoContext();
+        foreach (var p in typeof(AgentConfig).GetProperties())
+            if (p.GetValue(this) is null && nullability.Create(p).WriteState == System.Reflection.NullabilityState.NotNull)
+                throw new ConfigException($"{JsonNamingPolicy.CamelCase.ConvertName(p.Name)} must not be null");
+        if (!ValidNetnsPrefix().IsMatch(NetnsPrefix))
+            throw new ConfigException($"netns prefix '{NetnsPrefix}' must be at most 64 of the characters A-Z a-z 0-9 . _ -");
+        if (!ValidDomain().IsMatch(ClusterDomain) || ClusterDomain.TrimEnd('.').Length > 253)
+            throw new ConfigException($"cluster domain '{ClusterDomain}' is not a DNS name (labels of 1 to 63 letters, digits, '-' or '_', separated by dots)");
         if (string.IsNullOrWhiteSpace(Node) || Node.Contains('/') || Node.Any(char.IsWhiteSpace)) throw new ConfigException($"node name '{Node}' must be non-empty, without '/' or spaces");
-        if (NetnsPrefix.Contains('/')) throw new ConfigException($"netns prefix '{NetnsPrefix}' must not contain '/'");
         if (!Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(LogLevel, ignoreCase: true, out _) || int.TryParse(LogLevel, out _))
             throw new ConfigException($"log level '{LogLevel}' is not one of Trace, Debug, Information, Warning, Error, Critical, None");
         foreach (var (name, v) in new[] { ("claimSettleSeconds", ClaimSettleSeconds), ("dnsTtlSeconds", DnsTtlSeconds),
-                     ("dnsForwardTimeoutSeconds", DnsForwardTimeoutSeconds), ("reapWindowSeconds", ReapWindowSeconds) })
+                     ("dnsForwardTimeoutSeconds", DnsForwardTimeoutSeconds), ("reapWindowSeconds", ReapWindowSeconds), ("ownEndpointCheckSeconds", OwnEndpointCheckSeconds) })
             if (!double.IsFinite(v)) throw new ConfigException($"{name} must be a finite number, not {v}");
         if (!System.Net.IPNetwork.TryParse(DefaultPool, out var pool) || pool.BaseAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || pool.PrefixLength > 24)
             throw new ConfigException($"default pool '{DefaultPool}' must be an IPv4 CIDR of /24 or larger");
@@ -114,12 +124,21 @@ public sealed partial class AgentConfig
             catch (FormatException) { throw new ConfigException("encrypt key is not base64"); }
             if (key.Length is not (16 or 24 or 32)) throw new ConfigException($"encrypt key must be 16, 24 or 32 bytes, not {key.Length}");
         }
+        if (OwnEndpointCheckSeconds is < 0.1 or > 86400) throw new ConfigException($"own endpoint check interval {OwnEndpointCheckSeconds}s is out of range 0.1..86400");
         if (ClaimSettleSeconds is < 0 or > 600) throw new ConfigException($"claim settle time {ClaimSettleSeconds}s is out of range 0..600");
     }
 }
 
 public sealed partial class AgentConfig
 {
+    // A namespace name part: it becomes a file name under /run/netns and a prefix of link-free names.
+    [System.Text.RegularExpressions.GeneratedRegex("^[A-Za-z0-9._-]{0,64}$")]
+    private static partial System.Text.RegularExpressions.Regex ValidNetnsPrefix();
+
+    // Empty (no cluster domain) or dot-separated labels, with or without the root dot.
+    [System.Text.RegularExpressions.GeneratedRegex("^(\\.?|([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)(\\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\\.?)$")]
+    private static partial System.Text.RegularExpressions.Regex ValidDomain();
+
     public System.Net.IPEndPoint ParseBind()
     {
         if (System.Net.IPAddress.TryParse(Bind, out var ip)) return new System.Net.IPEndPoint(ip, 7946);

@@ -30,7 +30,15 @@ public static class AgentMetrics
     public static readonly Gauge CatalogTombstones = Metrics.CreateGauge(
         "discovery_catalog_tombstones", "Stored tombstones by table; bounded by the delete rate times the reap window.", "table");
 
-    public static readonly Gauge Ready = Metrics.CreateGauge("discovery_ready", "1 once the agent has reconciled and serves its API.");
+    public static readonly Gauge Ready = Metrics.CreateGauge("discovery_ready",
+        "1 once the agent has reconciled and serves its API, while every background loop is up; 0 while one is down.");
+
+    public static readonly Counter LoopRestarts = Metrics.CreateCounter(
+        "discovery_loop_restarts_total", "Background loops restarted after an unexpected exception, by loop.", "loop");
+
+    public static readonly Counter ReconcileErrors = Metrics.CreateCounter(
+        "discovery_reconcile_errors_total",
+        "Local endpoints or sandboxes skipped because checking or restoring them failed (restart, own-endpoints, dns-restore).", "check");
 
     public static readonly Gauge CatalogEntries = Metrics.CreateGauge(
         "discovery_catalog_entries", "Visible catalog entries by table (tombstones and hidden nodes' entries excluded).", "table");
@@ -43,9 +51,10 @@ public static class AgentMetrics
     public static readonly Gauge OverlayPeers = Metrics.CreateGauge(
         "discovery_overlay_peers", "Remote endpoints programmed into vxlan0 (FDB + neighbor), by network.", "network");
 
-    /// <summary>Publishes the peer programmer's per-network counts at scrape time.</summary>
-    public static void InstallPeers(Overlay.Peers.PeerProgrammer peers) =>
-        Metrics.DefaultRegistry.AddBeforeCollectCallback(() => SetAll(OverlayPeers, peers.Peers));
+    /// <summary>Publishes the peer programmer's per-network counts at scrape time (the current programmer: it is
+    /// replaced when its loop restarts).</summary>
+    public static void InstallPeers(Func<IReadOnlyDictionary<string, int>> peers) =>
+        Metrics.DefaultRegistry.AddBeforeCollectCallback(() => SetAll(OverlayPeers, peers()));
 
     /// <summary>Sets one labelled gauge from a dictionary and drops label sets that are gone.</summary>
     private static void SetAll(Gauge gauge, IReadOnlyDictionary<string, int> values)

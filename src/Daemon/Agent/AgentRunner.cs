@@ -1,5 +1,6 @@
 using System.Net;
 using Discovery.Daemon.Api;
+using Discovery.Daemon.Supervision;
 using Discovery.Model;
 using Discovery.Gossip;
 using Discovery.Gossip.Observability;
@@ -46,6 +47,7 @@ public static class AgentRunner
         log.LogInformation("node {Node}: {Entries} entries loaded from {Path}; {Owners} other owners hidden until seen alive",
             cfg.Node, loaded, file.Path, others);
         AgentMetrics.Install(catalog);
+        var faults = FaultInjector.FromEnvironment(log);
 
         var options = new OverlayOptions
         {
@@ -55,11 +57,12 @@ public static class AgentRunner
             UnderlayMtu = cfg.UnderlayMtu,
             ClaimSettle = TimeSpan.FromSeconds(cfg.ClaimSettleSeconds),
             DefaultPool = IPNetwork.Parse(cfg.DefaultPool),
-            FaultPoint = FaultInjection(log),
+            FaultPoint = faults is null ? null : faults.At,
         };
         if (options.Vtep is null)
             log.LogWarning("no --advertise address: single-host mode, VXLAN peers cannot reach this host");
         var overlay = new OverlayService(catalog, options, TimeProvider.System, () => file.Save(catalog), loggerFactory.CreateLogger<OverlayService>());
+        overlay.EndpointCheckFailed += (check, _, _) => AgentMetrics.ReconcileErrors.WithLabels(check).Inc();
         await overlay.ReconcileAsync(stop);
 
         // Gossip: the replicator spreads catalog changes; a dead node's entries are hidden, a leaving node's removed.
@@ -70,7 +73,9 @@ public static class AgentRunner
             ReapWindow = reapWindow,
             // Checked often enough that nothing outlives the window by more than a tenth of it (at most a minute).
             ReapInterval = TimeSpan.FromSeconds(Math.Clamp(reapWindow.TotalSeconds / 10, 1, 60)),
-            // A network outlives the node that created it: other hosts' containers are on it.
+            // Our own endpoints coming back from peers are re-asserted as they are; whether their veth still exists is
+            // the overlay's question, answered off the packet path by the own-endpoints loop below.
+            // A network outlives the node that created it (other hosts' containers are on it):
             KeepOnLeave = e => e.Table == Tables.Networks,
         }, TimeProvider.System, loggerFactory.CreateLogger<CatalogReplicator>());
         replicator.Converged += age => AgentMetrics.CatalogConvergence.Observe(Math.Max(0, age.TotalSeconds));
@@ -89,15 +94,42 @@ public static class AgentRunner
         }, application: replicator, listener: replicator, loggers: loggerFactory);
         using var gossipMetrics = new GossipPrometheus(gossip, Prometheus.Metrics.DefaultRegistry, replicator);
         try { gossip.Start(); }
-        catch (System.Net.Sockets.SocketException ex) { throw new ConfigException($"cannot bind gossip to {cfg.Bind}: {ex.Message}"); }
+        catch (Exception ex) when (ex is System.Net.Sockets.SocketException or Discovery.Gossip.Transport.GossipTransportException)
+        {
+            throw new ConfigException($"cannot bind gossip to {cfg.Bind} (port {bind.Port} in use by another process?): {ex.Message}");
+        }
         log.LogInformation("gossip on {Bind} as {Node}, joining [{Join}], encryption {Encryption}",
             cfg.Bind, cfg.Node, string.Join(", ", cfg.JoinPeers()), gossip.Keyring.Enabled ? "on" : "off");
         // Let the first join fill the catalog before vxlan0 and DNS are programmed from it (bounded: peers may be down).
         await Task.WhenAny(gossip.WhenJoined, Task.Delay(TimeSpan.FromSeconds(5), stop));
 
-        await using var peers = new PeerProgrammer(catalog, overlay.Kernel, options, loggerFactory.CreateLogger<PeerProgrammer>());
-        await peers.StartAsync(stop);
-        AgentMetrics.InstallPeers(peers);
+        // ── supervision: every background loop below runs under the supervisor (restart with backoff, readiness) ──
+        await using var supervisor = new LoopSupervisor(loggerFactory);
+        var started = false;
+        var readyGate = new object();
+        // Health changes arrive from several threads: compute and publish under one lock so a stale value never wins.
+        void UpdateReady()
+        {
+            lock (readyGate) AgentMetrics.Ready.Set(Volatile.Read(ref started) && supervisor.AllUp ? 1 : 0);
+        }
+        supervisor.HealthChanged += UpdateReady;
+        supervisor.Restarted += loop => AgentMetrics.LoopRestarts.WithLabels(loop).Inc();
+        gossip.Node.LoopFaulted += (loop, _) => supervisor.ReportFault(loop);
+        gossip.Node.LoopRecovered += supervisor.ReportRecovered;
+
+        // vxlan0 peer entries. A restart builds a new programmer, whose first pass re-reads every vxlan0 (adopting what is right).
+        PeerProgrammer? currentPeers = null;
+        AgentMetrics.InstallPeers(() => (IReadOnlyDictionary<string, int>?)Volatile.Read(ref currentPeers)?.Peers ?? new Dictionary<string, int>());
+        var peerLoop = supervisor.Start("peer-programmer", RestartPolicy.Default, async run =>
+        {
+            await using var peers = new PeerProgrammer(catalog, overlay.Kernel, options, loggerFactory.CreateLogger<PeerProgrammer>());
+            await peers.StartAsync(run.Stopping);
+            Volatile.Write(ref currentPeers, peers);
+            run.Started();
+            await peers.Completion.WaitAsync(run.Stopping);
+        });
+        // Programme vxlan0 before serving, as before supervision; a first pass that fails is retried by the supervisor.
+        await peerLoop.Settled.WaitAsync(stop);
 
         using var dns = new DnsService(catalog, new ResolverOptions
         {
@@ -107,9 +139,12 @@ public static class AgentRunner
             ForwardTimeout = TimeSpan.FromSeconds(cfg.DnsForwardTimeoutSeconds),
             MaxInFlight = cfg.DnsMaxInFlight,
             CacheMaxEntries = cfg.DnsCacheMaxEntries,
+            FaultPoint = faults is null ? null : faults.At,
         }, loggerFactory);
         log.LogInformation("DNS upstreams: {Upstreams}", string.Join(", ", dns.Upstreams));
-        var attachments = new AttachFlow(overlay, dns, loggerFactory.CreateLogger<AttachFlow>());
+        supervisor.Start("name-table", RestartPolicy.Default, run => dns.RunNameTableAsync(run.Started, run.Stopping));
+        var attachments = new AttachFlow(overlay, dns, loggerFactory.CreateLogger<AttachFlow>(), faults is null ? null : faults.At);
+        attachments.RestoreFailed += (_, _) => AgentMetrics.ReconcileErrors.WithLabels("dns-restore").Inc();
         await attachments.RestoreAllAsync(stop);
 
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(cfg.ApiSocket))!);
@@ -118,7 +153,7 @@ public static class AgentRunner
         var leaveRequested = false;
         await using var api = ApiServer.Build(cfg.ApiSocket, overlay, attachments, gossip, () => keyringFile.Save(gossip.Keyring),
             () => { leaveRequested = true; leaving.Cancel(); }, cfg.Node, provider);
-        await using var metrics = BuildMetricsServer(cfg.Metrics, provider);
+        await using var metrics = BuildMetricsServer(cfg.Metrics, provider, supervisor);
         try
         {
             await api.StartAsync(stop);
@@ -126,29 +161,60 @@ public static class AgentRunner
             await metrics.StartAsync(stop);
         }
         catch (IOException ex) { throw new ConfigException($"cannot listen on the API socket {cfg.ApiSocket} or metrics address {cfg.Metrics}: {ex.Message}"); }
-        AgentMetrics.Ready.Set(1);
         // Remote changes do not pass through the API: save the catalog's view and the live peers now and then.
-        await using var saver = new Timer(_ =>
+        supervisor.Start("state-saver", RestartPolicy.Default, async run =>
         {
-            try
+            run.Started();
+            await Task.Delay(TimeSpan.FromSeconds(5), run.Stopping);
+            while (true)
             {
-                file.SaveIfChanged(catalog);
-                membersFile.Save(gossip);
+                faults?.At("state-saver");
+                try
+                {
+                    file.SaveIfChanged(catalog);
+                    membersFile.Save(gossip);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    log.LogError("saving state to {Dir} failed: {Reason}", cfg.DataDir, ex.Message);
+                    AgentMetrics.StateSaveErrors.Inc();
+                }
+                await Task.Delay(TimeSpan.FromSeconds(10), run.Stopping);
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        });
+        // Our own endpoint records whose veth is gone (they came back from peers after we lost our data directory, or
+        // the container's namespace was deleted without a detach): checked after the first join, then periodically.
+        supervisor.Start("own-endpoints", RestartPolicy.Default, async run =>
+        {
+            run.Started();
+            await gossip.WhenJoined.WaitAsync(run.Stopping);
+            while (true)
             {
-                log.LogError("saving state to {Dir} failed: {Reason}", cfg.DataDir, ex.Message);
-                AgentMetrics.StateSaveErrors.Inc();
+                faults?.At("own-endpoints");
+                var dropped = await overlay.DropLostOwnEndpointsAsync(null, run.Stopping);
+                if (dropped.Count > 0)
+                    log.LogInformation("dropped {Count} endpoint records of this node whose interfaces are gone: {Endpoints}", dropped.Count, string.Join(", ", dropped));
+                await Task.Delay(TimeSpan.FromSeconds(cfg.OwnEndpointCheckSeconds), run.Stopping);
             }
-        }, null, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(10));
+        });
+        Volatile.Write(ref started, true);
+        UpdateReady();
         log.LogInformation("agent {Node} ready: api {Socket}, metrics http://{Metrics}/metrics", cfg.Node, cfg.ApiSocket, cfg.Metrics);
 
-        try { await Task.Delay(Timeout.Infinite, leaving.Token); }
-        catch (OperationCanceledException) { log.LogInformation("agent {Node} stopping", cfg.Node); }
-        // Order matters: no new API work, no background save, then leave, then the final saves.
-        AgentMetrics.Ready.Set(0);
+        var exitCode = 0;
+        var stopped = await Task.WhenAny(Task.Delay(Timeout.Infinite, leaving.Token), supervisor.Fatal);
+        if (stopped == supervisor.Fatal)
+        {
+            // One line naming the loop and its error; the agent then stops in order and exits non-zero.
+            log.LogCritical("discovery: {Reason}; stopping the agent", supervisor.Fatal.Result.Message);
+            exitCode = 1;
+        }
+        else log.LogInformation("agent {Node} stopping", cfg.Node);
+        // Order matters: no new API work, no background loops (the saver among them), then leave, then the final saves.
+        Volatile.Write(ref started, false);
+        UpdateReady();
         await api.StopAsync(CancellationToken.None);
-        await saver.DisposeAsync();
+        await supervisor.StopAsync();
         if (leaveRequested)
         {
             // A graceful leave: serf's leave intent, then dead-from-self; peers delete this node's entries.
@@ -161,30 +227,19 @@ public static class AgentRunner
         else membersFile.Save(gossip);
         await metrics.StopAsync(CancellationToken.None);
         if (File.Exists(cfg.ApiSocket)) File.Delete(cfg.ApiSocket);
-        return 0;
+        return exitCode;
     }
 
-    /// <summary>DISCOVERY_FAULT_PAUSE=point makes the agent stop dead at that point, for the kill -9 crash tests.</summary>
-    private static Action<string>? FaultInjection(ILogger log)
-    {
-        var pause = Environment.GetEnvironmentVariable("DISCOVERY_FAULT_PAUSE");
-        if (string.IsNullOrEmpty(pause)) return null;
-        log.LogWarning("fault injection is on: the agent will hang at {Point}", pause);
-        return point =>
-        {
-            if (point != pause) return;
-            log.LogWarning("fault injection: hanging at {Point}", point);
-            Thread.Sleep(Timeout.Infinite);
-        };
-    }
-
-    private static WebApplication BuildMetricsServer(string address, ILoggerProvider logs)
+    private static WebApplication BuildMetricsServer(string address, ILoggerProvider logs, LoopSupervisor supervisor)
     {
         var ep = IPEndPoint.Parse(address);
         var app = WebHosts.Create(k => k.Listen(ep), logs);
         app.MapMetrics("/metrics");
         app.MapGet("/healthz", () => Results.Text("ok\n"));
-        app.MapGet("/readyz", () => AgentMetrics.Ready.Value == 1 ? Results.Text("ready\n") : Results.Text("not ready\n", statusCode: 503));
+        // 503 before start-up is done, while any background loop is down (crashed, not yet restarted), and while stopping.
+        app.MapGet("/readyz", () => AgentMetrics.Ready.Value == 1
+            ? Results.Text("ready\n")
+            : Results.Text(supervisor.Down is { Count: > 0 } down ? $"not ready: loops down: {string.Join(", ", down)}\n" : "not ready\n", statusCode: 503));
         return app;
     }
 

@@ -11,8 +11,12 @@ namespace Discovery.Daemon.Agent;
 /// An attach or detach as the API sees it: the overlay part, then the sandbox's resolver at 127.0.0.11, which sees
 /// the names of exactly the networks the sandbox is on. If the DNS part fails, the overlay part is undone.
 /// </summary>
-public sealed class AttachFlow(OverlayService overlay, DnsService dns, ILogger<AttachFlow> log)
+/// <param name="faultPoint">Test hook ("attach-dns": the DNS step fails); null in normal runs.</param>
+public sealed class AttachFlow(OverlayService overlay, DnsService dns, ILogger<AttachFlow> log, Action<string>? faultPoint = null)
 {
+    /// <summary>A sandbox whose resolver could not be restored after a restart (for discovery_reconcile_errors_total).</summary>
+    public event Action<string, Exception>? RestoreFailed;
+
     // Attach and detach of one sandbox on two networks must not interleave their DNS updates.
     private readonly SemaphoreSlim _lock = new(1, 1);
 
@@ -21,10 +25,24 @@ public sealed class AttachFlow(OverlayService overlay, DnsService dns, ILogger<A
         await _lock.WaitAsync(ct);
         try
         {
+            // An attach is idempotent: the overlay hands back the endpoint that already exists for this namespace and
+            // network. Only what this call created may be rolled back; a retry must never cut off a working container.
+            var path = OverlayKernel.NormalizeNetnsPath(req.Netns);
+            var before = LocalEndpoint(path, req.Network)?.Id;
             var ep = await overlay.AttachAsync(req, ct);
-            try { SyncSandbox(ep.Netns); }
-            catch (SandboxDnsException ex)
+            var created = ep.Id != before;
+            try
             {
+                faultPoint?.Invoke("attach-dns");
+                SyncSandbox(ep.Netns);
+            }
+            catch (Exception ex) when (ex is SandboxDnsException or Supervision.InjectedFaultException)
+            {
+                if (!created)
+                {
+                    log.LogError("DNS for {Netns} failed; its endpoint on {Network} existed before this attach and stays: {Reason}", ep.Netns, ep.Network, ex.Message);
+                    throw new OverlayException(OverlayErrorKind.Kernel, $"attach {req.Netns} to {req.Network}: embedded DNS setup failed (the existing endpoint is kept): {ex.Message}", ex);
+                }
                 log.LogError("DNS for {Netns} failed, undoing the attach to {Network}: {Reason}", ep.Netns, ep.Network, ex.Message);
                 await overlay.DetachAsync(new DetachRequest(req.Netns, req.Network), CancellationToken.None);
                 SyncSandbox(ep.Netns);
@@ -60,12 +78,20 @@ public sealed class AttachFlow(OverlayService overlay, DnsService dns, ILogger<A
         {
             foreach (var netns in LocalSandboxes())
             {
+                // One sandbox that cannot be restored (its namespace broken, a kernel error) must not keep the others from theirs.
                 try { SyncSandbox(netns); }
-                catch (SandboxDnsException ex) { log.LogError("cannot restore DNS for {Netns}: {Reason}", netns, ex.Message); }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    log.LogError("cannot restore DNS for {Netns}, skipped: {Reason}", netns, $"{ex.GetType().Name}: {ex.Message}");
+                    RestoreFailed?.Invoke(netns, ex);
+                }
             }
         }
         finally { _lock.Release(); }
     }
+
+    private EndpointRecord? LocalEndpoint(string netnsPath, string network) =>
+        overlay.Endpoints().FirstOrDefault(e => e.Node == overlay.Node && e.Network == network && e.Netns == netnsPath);
 
     private IEnumerable<string> LocalSandboxes() =>
         overlay.Endpoints().Where(e => e.Node == overlay.Node).Select(e => e.Netns).Distinct(StringComparer.Ordinal);

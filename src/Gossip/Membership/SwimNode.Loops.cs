@@ -290,7 +290,16 @@ public sealed partial class SwimNode
 
     private async Task RunPushPull(IPEndPoint peer, bool join)
     {
-        try { await PushPullAsync(peer, join).ConfigureAwait(false); }
+        // A fire-and-forget task: an exception here would go unobserved, so it is reported like a failed tick.
+        try
+        {
+            await PushPullAsync(peer, join).ConfigureAwait(false);
+            LoopSucceeded(Loops.PushPull);
+        }
+        catch (Exception e) when (!(_shutdown && e is ObjectDisposedException or OperationCanceledException))
+        {
+            LoopFailed(Loops.PushPull, e);
+        }
         finally { lock (_gate) _pushPullInFlight = false; }
     }
 

@@ -161,13 +161,13 @@ public sealed partial class SwimNode : IGossipTransportHandler, IAsyncDisposable
             AliveNode(a, null, bootstrap: true);
 
             // Staggered starts, as memberlist does, so nodes started together do not tick in lockstep.
-            _probeStepTimer = _time.CreateTimer(_ => OnProbeStep(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            _probeTimer = _time.CreateTimer(_ => OnProbeTick(), null, Stagger(_o.ProbeInterval), _o.ProbeInterval);
-            _gossipTimer = _time.CreateTimer(_ => OnGossipTick(), null, Stagger(_o.GossipInterval), _o.GossipInterval);
+            _probeStepTimer = _time.CreateTimer(_ => Guarded(Loops.Probe, OnProbeStep), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            _probeTimer = _time.CreateTimer(_ => Guarded(Loops.Probe, OnProbeTick), null, Stagger(_o.ProbeInterval), _o.ProbeInterval);
+            _gossipTimer = _time.CreateTimer(_ => Guarded(Loops.Gossip, OnGossipTick), null, Stagger(_o.GossipInterval), _o.GossipInterval);
             if (_o.PushPullInterval > TimeSpan.Zero)
-                _pushPullTimer = _time.CreateTimer(_ => OnPushPullTick(), null, Stagger(_o.PushPullInterval), Timeout.InfiniteTimeSpan);
+                _pushPullTimer = _time.CreateTimer(_ => Guarded(Loops.PushPull, OnPushPullTick, recovers: false), null, Stagger(_o.PushPullInterval), Timeout.InfiniteTimeSpan);
             if (_o.ReconnectInterval > TimeSpan.Zero)
-                _reconnectTimer = _time.CreateTimer(_ => OnReconnectTick(), null, _o.ReconnectInterval, _o.ReconnectInterval);
+                _reconnectTimer = _time.CreateTimer(_ => Guarded(Loops.Reconnect, OnReconnectTick), null, _o.ReconnectInterval, _o.ReconnectInterval);
         }
         FlushEvents();
         LogStarted(_o.Name, AdvertisedEndPoint);

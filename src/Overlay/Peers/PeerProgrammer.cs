@@ -32,6 +32,7 @@ public sealed class PeerProgrammer : IAsyncDisposable
     private readonly PeerProgrammerOptions _settings;
     private readonly TimeProvider _time;
     private readonly ILogger _log;
+    private readonly Action<string>? _fault; // OverlayOptions.FaultPoint: lets a test make a pass fail ("peer-programmer")
 
     // The visible endpoint records, by catalog key and by network: the loop's own copy of the catalog view.
     private readonly Dictionary<string, EndpointRecord> _endpoints = new(StringComparer.Ordinal);
@@ -69,6 +70,7 @@ public sealed class PeerProgrammer : IAsyncDisposable
         _kernel = kernel;
         _node = options.Node;
         _vtep = options.Vtep;
+        _fault = options.FaultPoint;
         _log = log;
         _time = time ?? TimeProvider.System;
         _settings = settings ?? new PeerProgrammerOptions();
@@ -153,6 +155,7 @@ public sealed class PeerProgrammer : IAsyncDisposable
                 await wake.CancelAsync();
             }
             ct.ThrowIfCancellationRequested();
+            _fault?.Invoke("peer-programmer");
 
             var dirty = new HashSet<string>(StringComparer.Ordinal);
             if (waiting.IsCompleted)

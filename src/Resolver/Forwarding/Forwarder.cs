@@ -23,7 +23,10 @@ public enum ForwardStart
 
 /// <summary>
 /// Forwards queries the resolver cannot answer. Queries travel as raw bytes with only the id rewritten (no full parse).
-/// UDP answers come back on one dedicated thread per upstream; a timer retries on the next healthy upstream or
+/// UDP queries leave from a small pool of source ports per upstream (<see cref="UpstreamPort"/>), picked at random
+/// per query and each replaced by a fresh ephemeral port after <see cref="ResolverOptions.UpstreamPortQueries"/>
+/// queries or <see cref="ResolverOptions.UpstreamPortLifetime"/>; an answer counts only on the port its query left
+/// from. Each port's answers come back on its own thread; a timer retries on the next healthy upstream or
 /// answers SERVFAIL when the attempts are used up. Truncated UDP answers are fetched again over TCP, and a client's
 /// TCP query goes upstream over TCP. All of it runs in the namespace the forwarder was created in (the host's).
 /// </summary>
@@ -37,6 +40,7 @@ public sealed class Forwarder : IDisposable
         public ushort ClientId;
         public ushort UpstreamId;
         public Socket? Reply;
+        public UpstreamPort? Port;  // the source port of the current attempt: its answer must arrive there
         public readonly SocketAddress Client = new(AddressFamily.InterNetworkV6);
         public int ClientLimit;
         public readonly byte[] Key = new byte[ResponseCache.MaxKeyLength];
@@ -76,20 +80,17 @@ public sealed class Forwarder : IDisposable
         _slots = Enumerable.Range(0, Math.Max(1, options.MaxInFlight)).Select(_ => new Pending()).ToArray();
         _free = new Stack<int>(Enumerable.Range(0, _slots.Length).Reverse());
         _upstreams = new Upstream[upstreams.Count];
-        for (int i = 0; i < upstreams.Count; i++)
+        long born = time.GetTimestamp();
+        lock (_gate)
         {
-            var ep = upstreams[i];
-            var s = new Socket(ep.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-            // An upstream without a route now (a namespace with no default route) must not stop the agent:
-            // the send path connects again and counts each failure against the upstream's health.
-            try { s.Connect(ep); }
-            catch (SocketException e) { _log.LogWarning("DNS upstream {Upstream} is unreachable for now: {Reason}", ep, e.Message); }
-            var u = new Upstream(i, ep, s);
-            u.Receiver = new Thread(() => ReceiveLoop(u), 256 * 1024) { IsBackground = true, Name = "dns-upstream " + u.Label };
-            _upstreams[i] = u;
-            _metrics.UpstreamHealthy(u.Label, true);
+            for (int i = 0; i < upstreams.Count; i++)
+            {
+                var u = new Upstream(i, upstreams[i], Math.Max(1, options.UpstreamPorts));
+                for (int j = 0; j < u.Ports.Length; j++) u.Ports[j] = OpenPort(u, born, warnUnreachable: j == 0);
+                _upstreams[i] = u;
+                _metrics.UpstreamHealthy(u.Label, true);
+            }
         }
-        foreach (var u in _upstreams) u.Receiver!.Start();
         var period = TimeSpan.FromMilliseconds(Math.Clamp(options.ForwardTimeout.TotalMilliseconds / 20, 5, 50));
         _sweeper = time.CreateTimer(_ => Sweep(), null, period, period);
     }
@@ -160,6 +161,56 @@ public sealed class Forwarder : IDisposable
         return ForwardStart.Sent;
     }
 
+    /// <summary>A fresh source port toward <paramref name="u"/> (the kernel picks a random ephemeral port at connect) with its
+    /// receive thread started. Call under the lock (or before the forwarder is shared).</summary>
+    private UpstreamPort OpenPort(Upstream u, long now, bool warnUnreachable)
+    {
+        var s = new Socket(u.EndPoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        // An upstream without a route now (a namespace with no default route) must not stop the agent:
+        // the send path connects again and counts each failure against the upstream's health.
+        try { s.Connect(u.EndPoint); }
+        catch (SocketException e)
+        {
+            if (warnUnreachable) _log.LogWarning("DNS upstream {Upstream} is unreachable for now: {Reason}", u.EndPoint, e.Message);
+        }
+        var port = new UpstreamPort(s, now);
+        port.Receiver = new Thread(() => ReceiveLoop(u, port), 256 * 1024) { IsBackground = true, Name = "dns-upstream " + u.Label };
+        port.Receiver.Start();
+        return port;
+    }
+
+    /// <summary>A random port of the upstream's pool for the next query, replacing it first when it has carried its
+    /// share of queries or grown too old. Call under the lock.</summary>
+    private UpstreamPort PickPort(Upstream u, long now)
+    {
+        int i = u.Ports.Length == 1 ? 0 : RandomNumberGenerator.GetInt32(u.Ports.Length);
+        var port = u.Ports[i];
+        if (port.Sent < _options.UpstreamPortQueries && now - port.Born < Ticks(_options.UpstreamPortLifetime)) return port;
+        port.Retired = true;
+        port.RetiredAt = now;
+        if (port.InFlight == 0) ClosePort(u, port);
+        else u.Retiring.Add(port);
+        return u.Ports[i] = OpenPort(u, now, warnUnreachable: false);
+    }
+
+    /// <summary>The attempt no longer waits on its port; a retired port closes with its last attempt. Call under the lock.</summary>
+    private void LeavePort(Pending p)
+    {
+        if (p.Port is not { } port) return;
+        p.Port = null;
+        port.InFlight--;
+        if (port.Retired && port.InFlight <= 0) ClosePort(_upstreams[p.Upstream], port);
+    }
+
+    private static void ClosePort(Upstream u, UpstreamPort port)
+    {
+        if (port.Closed) return;
+        // Its receive thread sees Closed (or the disposed socket) and ends; nobody waits for it under the lock.
+        port.Closed = true;
+        port.Udp.Dispose();
+        u.Retiring.Remove(port);
+    }
+
     /// <summary>Sends (or resends) a pending query to upstream <paramref name="up"/> under a fresh id. Call under the lock.</summary>
     private void Send(int slot, Pending p, int up, long now, Span<byte> rnd)
     {
@@ -170,16 +221,21 @@ public sealed class Forwarder : IDisposable
             id = BinaryPrimitives.ReadUInt16BigEndian(rnd);
         } while (id == 0 || _idToSlot[id] != 0);
         if (p.UpstreamId != 0 && _idToSlot[p.UpstreamId] == slot + 1) _idToSlot[p.UpstreamId] = 0;
+        LeavePort(p);
+        var port = PickPort(_upstreams[up], now);
         p.Counted = false;
         _idToSlot[id] = slot + 1;
         p.UpstreamId = id;
         p.Upstream = up;
+        p.Port = port;
+        port.InFlight++;
+        port.Sent++;
         if (up < 32) p.Tried |= 1 << up;
         p.AttemptDeadline = Math.Min(p.Deadline, now + AttemptBudget(now));
         BinaryPrimitives.WriteUInt16BigEndian(p.Query, id);
         try
         {
-            var udp = _upstreams[up].Udp;
+            var udp = port.Udp;
             if (!udp.Connected) udp.Connect(_upstreams[up].EndPoint);
             udp.Send(p.Query.AsSpan(0, p.QueryLength));
         }
@@ -213,19 +269,21 @@ public sealed class Forwarder : IDisposable
         }
     }
 
-    private void ReceiveLoop(Upstream u)
+    private void ReceiveLoop(Upstream u, UpstreamPort port)
     {
         var buf = new byte[DnsHeader.MaxMessageSize];
         var client = new SocketAddress(AddressFamily.InterNetworkV6);
         var key = new byte[ResponseCache.MaxKeyLength];
-        while (!_disposed)
+        while (!_disposed && !port.Closed)
         {
             int n;
             try
             {
-                n = u.Udp.Receive(buf);
+                n = port.Udp.Receive(buf);
             }
-            catch (SocketException e) when (!_disposed && e.SocketErrorCode is SocketError.ConnectionRefused or SocketError.HostUnreachable or SocketError.NetworkUnreachable)
+            catch (SocketException) when (_disposed || port.Closed) { break; }
+            catch (ObjectDisposedException) { break; }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionRefused or SocketError.HostUnreachable or SocketError.NetworkUnreachable)
             {
                 // The upstream said no (ICMP): every query waiting on it moves on now instead of at its timeout.
                 lock (_gate)
@@ -233,13 +291,11 @@ public sealed class Forwarder : IDisposable
                     Failed(u, Reason(e.SocketErrorCode));
                     long now = _time.GetTimestamp();
                     foreach (var p in _slots)
-                        if (p.InUse && p.Upstream == u.Index) { p.AttemptDeadline = now; p.Counted = true; }
+                        if (p.InUse && p.Port == port) { p.AttemptDeadline = now; p.Counted = true; }
                 }
                 Sweep();
                 continue;
             }
-            catch (SocketException) when (_disposed) { break; }
-            catch (ObjectDisposedException) { break; }
             catch (SocketException e)
             {
                 // Anything else (an upstream socket that is not connected yet, a transient error) must not kill the
@@ -248,19 +304,40 @@ public sealed class Forwarder : IDisposable
                 Thread.Sleep(50);
                 continue;
             }
+            catch (Exception e) when (!_disposed && !port.Closed)
+            {
+                // An exception this thread does not expect would end it, and with it every answer from this upstream.
+                _metrics.UpstreamError(u.Label, "receive_exception");
+                LogReceiveFailure(u, e);
+                Thread.Sleep(50);
+                continue;
+            }
             try
             {
-                OnUdpAnswer(u, buf.AsSpan(0, n), client, key);
+                _options.FaultPoint?.Invoke("upstream-answer");
+                OnUdpAnswer(u, port, buf.AsSpan(0, n), client, key);
             }
-            catch (Exception e) when (e is SocketException or ArgumentException or InvalidOperationException)
+            catch (Exception e) when (!_disposed)
             {
+                // One answer that cannot be handled (hostile bytes, a bug on some path) is dropped and counted; the
+                // thread goes on with the next. Queries it would have answered time out into their retry or SERVFAIL.
                 _metrics.Dropped("upstream_answer_error");
-                _log.LogDebug(e, "Dropping an answer from {Upstream}", u.Label);
+                _metrics.UpstreamError(u.Label, "answer_exception");
+                LogReceiveFailure(u, e);
             }
         }
     }
 
-    private void OnUdpAnswer(Upstream u, Span<byte> answer, SocketAddress client, byte[] keyBuf)
+    // Rate-limited: a hostile upstream could make every answer fail; one line per upstream per 10 s is enough.
+    private void LogReceiveFailure(Upstream u, Exception e)
+    {
+        long now = _time.GetTimestamp();
+        if (now < Volatile.Read(ref u.NextErrorLog)) return;
+        Volatile.Write(ref u.NextErrorLog, now + Ticks(TimeSpan.FromSeconds(10)));
+        _log.LogWarning("DNS upstream {Upstream}: dropping an answer that could not be handled: {Error}", u.Label, $"{e.GetType().Name}: {e.Message}");
+    }
+
+    private void OnUdpAnswer(Upstream u, UpstreamPort port, Span<byte> answer, SocketAddress client, byte[] keyBuf)
     {
         if (answer.Length < DnsHeader.Size) { _metrics.Dropped("upstream_runt"); return; }
         ushort id = BinaryPrimitives.ReadUInt16BigEndian(answer);
@@ -276,7 +353,7 @@ public sealed class Forwarder : IDisposable
             int slot = _idToSlot[id] - 1;
             if (slot < 0) { _metrics.Dropped("upstream_unexpected"); return; }
             var p = _slots[slot];
-            if (p.Upstream != u.Index || !ResponseScanner.QuestionMatches(answer, p.Key.AsSpan(0, p.NameLength), p.QType, p.QClass))
+            if (p.Upstream != u.Index || p.Port != port || !ResponseScanner.QuestionMatches(answer, p.Key.AsSpan(0, p.NameLength), p.QType, p.QClass))
             {
                 _metrics.Dropped("upstream_mismatch");
                 return;
@@ -326,6 +403,7 @@ public sealed class Forwarder : IDisposable
     private void Release(int slot, Pending p)
     {
         if (_idToSlot[p.UpstreamId] == slot + 1) _idToSlot[p.UpstreamId] = 0;
+        LeavePort(p);
         p.UpstreamId = 0;
         p.InUse = false;
         p.Reply = null;
@@ -521,6 +599,10 @@ public sealed class Forwarder : IDisposable
                 Release(slot, p);
             }
             _metrics.InFlight(_slots.Length - _free.Count + _tcpInFlight);
+            // A retired port whose attempts all timed out (they moved on) closes at the latest a forward timeout after retiring.
+            foreach (var u in _upstreams)
+                for (int i = u.Retiring.Count - 1; i >= 0; i--)
+                    if (now - u.Retiring[i].RetiredAt > Ticks(_options.ForwardTimeout)) ClosePort(u, u.Retiring[i]);
         }
         if (failed is null) return;
         var buf = new byte[DnsHeader.ClassicUdpSize];
@@ -536,11 +618,15 @@ public sealed class Forwarder : IDisposable
         if (_disposed) return;
         _disposed = true;
         _sweeper.Dispose();
-        foreach (var u in _upstreams)
-        {
-            u.Udp.Dispose();
-            u.Receiver?.Join(TimeSpan.FromSeconds(2));
-        }
+        var ports = new List<UpstreamPort>();
+        lock (_gate)
+            foreach (var u in _upstreams)
+            {
+                ports.AddRange(u.Ports);
+                ports.AddRange(u.Retiring);
+                foreach (var port in u.Ports.Concat(u.Retiring).ToList()) ClosePort(u, port);
+            }
+        foreach (var port in ports) port.Receiver?.Join(TimeSpan.FromSeconds(2));
     }
 }
 

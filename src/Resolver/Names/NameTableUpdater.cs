@@ -21,8 +21,11 @@ public sealed class NameTableUpdater : IDisposable
     private NameTable _current = NameTable.Empty;
     private long _appliedVersion;
 
-    public NameTableUpdater(CatalogWatch watch, string clusterDomain, ILogger log, DnsMetrics metrics)
+    private readonly Action<string>? _fault;
+
+    public NameTableUpdater(CatalogWatch watch, string clusterDomain, ILogger log, DnsMetrics metrics, Action<string>? faultPoint = null)
     {
+        _fault = faultPoint;
         _watch = watch;
         _log = log;
         _metrics = metrics;
@@ -32,6 +35,10 @@ public sealed class NameTableUpdater : IDisposable
         Publish(watch.Snapshot.Version);
         _loop = Task.Run(RunAsync);
     }
+
+    /// <summary>The loop: completes when the watch is disposed, faults when a round throws (the names then stop
+    /// following the catalog until the owner starts a new updater from a fresh watch).</summary>
+    public Task Completion => _loop;
 
     /// <summary>The table now. Never null; swapped atomically.</summary>
     public NameTable Current => Volatile.Read(ref _current);
@@ -58,6 +65,7 @@ public sealed class NameTableUpdater : IDisposable
         {
             while (await reader.WaitToReadAsync(_stop.Token).ConfigureAwait(false))
             {
+                _fault?.Invoke("name-table");
                 long version = AppliedVersion;
                 bool endpointsChanged = false;
                 while (reader.TryRead(out var change))
@@ -78,7 +86,8 @@ public sealed class NameTableUpdater : IDisposable
         }
         catch (Exception e)
         {
-            _log.LogCritical(e, "DNS name table updater stopped; names will go stale");
+            // The owner's supervisor logs it and starts a new updater; whoever waits on this one must not wait forever.
+            FailWaiters(e);
             throw;
         }
     }
@@ -128,6 +137,15 @@ public sealed class NameTableUpdater : IDisposable
         }
     }
 
+    private void FailWaiters(Exception e)
+    {
+        lock (_waitGate)
+        {
+            foreach (var (_, done) in _waiters) done.TrySetException(e);
+            _waiters.Clear();
+        }
+    }
+
     public void Dispose()
     {
         _stop.Cancel();
@@ -139,6 +157,10 @@ public sealed class NameTableUpdater : IDisposable
         catch (AggregateException e) when (e.InnerException is OperationCanceledException)
         {
             // The loop saw the cancellation first.
+        }
+        catch (AggregateException)
+        {
+            // The loop had failed; its owner saw that through Completion.
         }
         _stop.Dispose();
     }
