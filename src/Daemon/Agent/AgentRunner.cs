@@ -48,6 +48,7 @@ public static class AgentRunner
             Vtep = cfg.Advertise is null ? null : IPAddress.Parse(cfg.Advertise),
             UnderlayMtu = cfg.UnderlayMtu,
             ClaimSettle = TimeSpan.FromSeconds(cfg.ClaimSettleSeconds),
+            BlockReleaseGrace = TimeSpan.FromSeconds(cfg.BlockReleaseGraceSeconds),
             DefaultPool = IPNetwork.Parse(cfg.DefaultPool),
             FaultPoint = FaultInjection(log),
         };
@@ -135,6 +136,9 @@ public static class AgentRunner
                 AgentMetrics.StateSaveErrors.Inc();
             }
         }, null, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(10));
+        // Empty IPAM blocks go back to the pool even when nothing attaches or detaches here (timer-free release covers the rest).
+        await using var blockReleaser = new Timer(_ => _ = ReleaseIdleBlocksAsync(overlay, log, leaving.Token), null,
+            TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(Math.Clamp(cfg.BlockReleaseGraceSeconds / 4, 1, 60)));
         log.LogInformation("agent {Node} ready: api {Socket}, metrics http://{Metrics}/metrics", cfg.Node, cfg.ApiSocket, cfg.Metrics);
 
         try { await Task.Delay(Timeout.Infinite, leaving.Token); }
@@ -143,6 +147,7 @@ public static class AgentRunner
         AgentMetrics.Ready.Set(0);
         await api.StopAsync(CancellationToken.None);
         await saver.DisposeAsync();
+        await blockReleaser.DisposeAsync();
         if (leaveRequested)
         {
             // A graceful leave: serf's leave intent, then dead-from-self; peers delete this node's entries.
@@ -156,6 +161,25 @@ public static class AgentRunner
         await metrics.StopAsync(CancellationToken.None);
         if (File.Exists(cfg.ApiSocket)) File.Delete(cfg.ApiSocket);
         return 0;
+    }
+
+    private static async Task ReleaseIdleBlocksAsync(OverlayService overlay, ILogger log, CancellationToken ct)
+    {
+        try
+        {
+            var released = await overlay.ReleaseIdleBlocksAsync(ct);
+            if (released > 0) log.LogInformation("released {Count} idle IPAM claims", released);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or OverlayException)
+        {
+            log.LogWarning("releasing idle IPAM blocks failed: {Reason}", ex.Message);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // A bug here must not go unseen, nor stop the next round from trying again.
+            log.LogError(ex, "releasing idle IPAM blocks failed unexpectedly");
+        }
     }
 
     /// <summary>DISCOVERY_FAULT_PAUSE=point makes the agent stop dead at that point, for the kill -9 crash tests.</summary>

@@ -81,7 +81,7 @@ public sealed class AddressAllocator
             await _claims.SettleAsync(pending.Held.Claim, null, ct);
             return null;
         }
-        if (p.FirstUnclaimedBlock() is { } free)
+        if (p.FreeBlock() is { } free)
         {
             _claims.Claim(ClaimKinds.Block, net.Name, free.ToString());
             _persist();
@@ -102,7 +102,7 @@ public sealed class AddressAllocator
             _persist();
             return null;
         }
-        foreach (var block in p.Blocks.Values.Where(b => b.Held.Node != Me).OrderBy(b => Ipv4.First(b.Network)))
+        foreach (var block in p.ForeignBlocks())
             foreach (var v in BlockLayout.Values(net, block.Network, topDown: true))
                 if (p.IsFree(v, Me))
                 {
@@ -291,18 +291,37 @@ public sealed class AddressAllocator
             return true;
         }
 
-        /// <summary>The lowest block nobody claims, or null. Walks the claimed blocks in order: O(claimed blocks).</summary>
-        public IPNetwork? FirstUnclaimedBlock()
+        /// <summary>A block nobody claims, or null. The search starts at a block chosen by a hash of the node name
+        /// (as Calico's randomBlockGenerator seeds by host name), so hosts starting together do not all contend for
+        /// the lowest block; it steps past claimed blocks only: O(claimed blocks).</summary>
+        public IPNetwork? FreeBlock()
         {
             var count = BlockLayout.BlockCount(_net);
-            long index = 0;
-            foreach (var first in Blocks.Keys.Order())
+            if (Blocks.Count >= count) return null;
+            var start = (long)(Spread(_me) % (ulong)count);
+            for (long step = 0; step < count; step++)
             {
-                var i = BlockLayout.IndexOf(_net, first);
-                if (i > index) break;
-                index = i + 1;
+                var block = BlockLayout.Block(_net, (start + step) % count);
+                if (!Blocks.ContainsKey(Ipv4.First(block))) return block;
             }
-            return index < count ? BlockLayout.Block(_net, index) : null;
+            return null;
+        }
+
+        /// <summary>Other nodes' blocks to borrow from, starting at a node-dependent one so borrowers spread out.</summary>
+        public IEnumerable<OwnedBlock> ForeignBlocks()
+        {
+            var foreign = Blocks.Values.Where(b => b.Held.Node != _me).OrderBy(b => Ipv4.First(b.Network)).ToList();
+            if (foreign.Count == 0) return foreign;
+            var start = (int)(Spread(_me) % (ulong)foreign.Count);
+            return foreign.Skip(start).Concat(foreign.Take(start));
+        }
+
+        // FNV-1a: stable across processes and versions, unlike string.GetHashCode.
+        private static ulong Spread(string node)
+        {
+            var h = 14695981039346656037UL;
+            foreach (var b in System.Text.Encoding.UTF8.GetBytes(node)) h = (h ^ b) * 1099511628211UL;
+            return h;
         }
 
         private static bool IsBlockOf(NetworkSpec net, IPNetwork block) =>
