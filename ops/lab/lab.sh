@@ -8,7 +8,8 @@
 #   ops/lab/lab.sh exec I CMD...   run CMD inside host I's namespace
 #
 # Environment: LAB_PREFIX (default "dlab-", prefixes every namespace), LAB_DIR (default /tmp/discovery-lab/$LAB_PREFIX),
-# DISCOVERY_BIN (default: the binary published by scripts/build.sh), LAB_AGENT_ARGS (extra agent flags).
+# DISCOVERY_BIN (default: the binary published by scripts/build.sh), LAB_AGENT_ARGS (extra agent flags),
+# LAB_READY_SECONDS (default 10: how long each agent may take to become ready; many agents starting at once need more).
 # Agents run under `nsenter --net` rather than `ip netns exec`: the latter gives the process a private mount
 # namespace, so the namespaces the agent bind-mounts under /run/netns would be invisible to everyone else.
 set -euo pipefail
@@ -63,14 +64,14 @@ start_agent() {
 
 wait_ready() {
   local i=$1
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 $(( ${LAB_READY_SECONDS:-10} * 10 ))); do
     if nsenter --net="/run/netns/$(ns "$i")" curl -sf "http://$(host_ip "$i"):9653/readyz" >/dev/null 2>&1; then return 0; fi
     if ! kill -0 "$(cat "$D/h$i/pid")" 2>/dev/null; then
       echo "lab: agent h$i exited; its log:" >&2; tail -20 "$D/h$i/agent.log" >&2; return 1
     fi
     sleep 0.1
   done
-  echo "lab: agent h$i not ready after 10 s; its log:" >&2; tail -20 "$D/h$i/agent.log" >&2; return 1
+  echo "lab: agent h$i not ready after ${LAB_READY_SECONDS:-10} s; its log:" >&2; tail -20 "$D/h$i/agent.log" >&2; return 1
 }
 
 stop_agent() {

@@ -66,6 +66,13 @@ public static class EntryValidator
                         return Fail(EntryVerdict.KeyMismatch, $"blk/{entry.Key} holds a claim on network {claim.Network}", out problem);
                     return EntryVerdict.Valid;
                 }
+                case Tables.Claims:
+                {
+                    var claim = RecordCodec.DecodeResourceClaim(entry.Value.Span);
+                    if (claim.Node != entry.Owner) return Fail(EntryVerdict.OwnerMismatch, $"clm/{entry.Key} written by {entry.Owner} claims for node {claim.Node}", out problem);
+                    if (claim.Key != entry.Key) return Fail(EntryVerdict.KeyMismatch, $"clm/{entry.Key} holds the claim {claim.Key}", out problem);
+                    return EntryVerdict.Valid;
+                }
                 default:
                     return EntryVerdict.Opaque;
             }
@@ -77,7 +84,7 @@ public static class EntryValidator
     }
 
     /// <summary>True for the tables this build decodes.</summary>
-    public static bool IsKnownTable(string table) => table is Tables.Networks or Tables.Endpoints or Tables.Blocks;
+    public static bool IsKnownTable(string table) => table is Tables.Networks or Tables.Endpoints or Tables.Blocks or Tables.Claims;
 
     // Keys of known tables have a shape even for tombstones: an endpoint id, a network name.
     private static bool KeyProblem(string table, string key, ref string? problem)

@@ -8,7 +8,7 @@ namespace Discovery.Model;
 /// </summary>
 /// <remarks>
 /// <para><b>Layout.</b> Every record starts with two bytes: the record type
-/// (1 NetworkSpec, 2 EndpointRecord, 3 BlockClaim) and the format version (high nibble major, low nibble
+/// (1 NetworkSpec, 2 EndpointRecord, 3 BlockClaim, 4 ResourceClaim) and the format version (high nibble major, low nibble
 /// minor; this build writes 1.0 = 0x10). The fields follow in a fixed order, with no tags:
 /// varint = unsigned LEB128 in shortest form (≤ 32 bits); string = varint byte length + UTF-8;
 /// address = family byte (4 or 6) + 4 or 16 bytes; network = address + prefix length byte.</para>
@@ -19,6 +19,7 @@ namespace Discovery.Model;
 /// Mac (6 raw bytes), Node, Vtep, Netns, Ifname, port count (varint) + ports (Name, IANA protocol number byte
 /// 6/17/132, port as big-endian u16).</item>
 /// <item>BlockClaim 1.0: Network, Block (network), Node.</item>
+/// <item>ResourceClaim 1.0: Kind, Scope, Resource, Node (four strings).</item>
 /// </list>
 /// <para><b>Compatibility.</b> Within one major version, fields are only ever appended at the end (optional
 /// ones signalled by a new flag bit), and the minor version is bumped. A reader therefore:
@@ -46,6 +47,7 @@ public static class RecordCodec
     private const byte TypeNetwork = 1;
     private const byte TypeEndpoint = 2;
     private const byte TypeBlockClaim = 3;
+    private const byte TypeResourceClaim = 4;
 
     private const byte FlagService = 1;
     private const byte FlagAddress6 = 2;
@@ -186,6 +188,31 @@ public static class RecordCodec
     /// reports it as truncated.</summary>
     public static bool IsReadableVersion(ReadOnlySpan<byte> value) => value.Length < 2 || value[1] >> 4 == Major;
 
+    public static byte[] Encode(Claims.ResourceClaim claim)
+    {
+        ArgumentNullException.ThrowIfNull(claim);
+        claim.Validate();
+        var w = Header(TypeResourceClaim);
+        w.String(claim.Kind);
+        w.String(claim.Scope);
+        w.String(claim.Resource);
+        w.String(claim.Node);
+        return w.ToArray();
+    }
+
+    public static Claims.ResourceClaim DecodeResourceClaim(ReadOnlySpan<byte> data)
+    {
+        var r = new RecordReader(data, nameof(Claims.ResourceClaim));
+        bool newer = ReadHeader(ref r, TypeResourceClaim);
+        string kind = r.String("Kind", MaxNameBytes);
+        string scope = r.String("Scope", MaxNameBytes);
+        string resource = r.String("Resource", MaxNameBytes);
+        string node = r.String("Node", MaxNameBytes);
+        var claim = new Claims.ResourceClaim(kind, scope, resource, node);
+        r.End(newer);
+        return Checked(ref r, claim, RecordRules.ProblemOf(claim));
+    }
+
     private static RecordWriter Header(byte type)
     {
         var w = new RecordWriter();
@@ -215,6 +242,7 @@ public static class RecordCodec
         TypeNetwork => nameof(NetworkSpec),
         TypeEndpoint => nameof(EndpointRecord),
         TypeBlockClaim => nameof(BlockClaim),
+        TypeResourceClaim => nameof(Claims.ResourceClaim),
         _ => "unknown",
     };
 }

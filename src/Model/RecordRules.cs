@@ -71,6 +71,20 @@ internal static class RecordRules
         return NodeProblem("Node", c.Node);
     }
 
+    public const int MaxClaimKindChars = 16;
+    public const int MaxClaimResourceChars = 64;
+
+    public static string? ProblemOf(Claims.ResourceClaim c)
+    {
+        if (string.IsNullOrEmpty(c.Kind) || c.Kind.Length > MaxClaimKindChars || !c.Kind.All(ch => ch is >= 'a' and <= 'z'))
+            return $"Kind '{c.Kind}' must be 1..{MaxClaimKindChars} of a-z";
+        if (NetworkNameProblem("Scope", c.Scope) is { } p) return p;
+        if (string.IsNullOrEmpty(c.Resource) || c.Resource.Length > MaxClaimResourceChars
+            || !c.Resource.All(ch => char.IsAsciiLetterOrDigit(ch) || ch is '.' or ':' or '_' or '/' or '-'))
+            return $"Resource '{c.Resource}' must be 1..{MaxClaimResourceChars} of A-Z, a-z, 0-9, '.', ':', '_', '/' and '-'";
+        return NodeProblem("Node", c.Node);
+    }
+
     /// <summary>Lower-case DNS label: [a-z0-9-], 1..63, no hyphen at either end.</summary>
     public static string? NetworkNameProblem(string field, string? name)
     {

@@ -14,6 +14,7 @@ public static class Tables
     public const string Endpoints = "ep";    // key: endpoint id, value: EndpointRecord
     public const string Blocks = "blk";      // key: "<network>/<block cidr>/<node>" (one key per claimant, see Overlay BlockOwnership), value: BlockClaim
     public const string Vips = "vip";        // key: "<network>/<service>", reserved for the load-balancing issue
+    public const string Claims = "clm";      // key: "<kind>/<scope>/<resource>@<node>" (one key per claimant), value: Claims.ResourceClaim
 }
 
 /// <summary>A cluster-wide overlay network.</summary>

@@ -28,8 +28,12 @@ public sealed class OverlayOptions
     /// <summary>MTU of the underlay; the overlay gets 50 bytes less for the VXLAN header.</summary>
     public int UnderlayMtu { get; init; } = 1500;
 
-    /// <summary>How long a new block claim must go unopposed before the block is used.</summary>
+    /// <summary>How long a new claim (IPAM block or address, network VNI, subnet, name) must go unopposed before it is used.</summary>
     public TimeSpan ClaimSettle { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a block of this node must stay empty before it is released for other hosts (Calico releases
+    /// empty blocks too); long enough that a container restarting on this host gets an address from the same block.</summary>
+    public TimeSpan BlockReleaseGrace { get; init; } = TimeSpan.FromMinutes(10);
 
     /// <summary>Where `network create` without --subnet takes a free /24 from.</summary>
     public IPNetwork DefaultPool { get; init; } = IPNetwork.Parse("198.19.0.0/16");

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Net;
 using System.Security.Cryptography;
 using Discovery.Model;
+using Discovery.Model.Claims;
 using Discovery.Overlay.Ipam;
 using Discovery.Platform;
 using Microsoft.Extensions.Logging;
@@ -19,6 +20,8 @@ public sealed class OverlayService
     private readonly OverlayOptions _options;
     private readonly OverlayKernel _kernel;
     private readonly AddressAllocator _ipam;
+    private readonly NetworkClaims _networkClaims;
+    private readonly TimeProvider _time;
     private readonly Action _persist;
     private readonly ILogger _log;
     // One mutation at a time: IPAM, kernel and catalog must move together.
@@ -31,7 +34,11 @@ public sealed class OverlayService
         _persist = persist;
         _log = log;
         _kernel = new OverlayKernel(options);
-        _ipam = new AddressAllocator(catalog, options, time, persist);
+        _time = time;
+        var view = new CatalogIpamView(catalog, ReportBad);
+        var claims = new ClaimBoard(catalog, view, time, options.ClaimSettle);
+        _ipam = new AddressAllocator(catalog, view, claims, options, time, persist);
+        _networkClaims = new NetworkClaims(claims, options);
     }
 
     public OverlayKernel Kernel => _kernel;
@@ -58,6 +65,13 @@ public sealed class OverlayService
             .OrderBy(e => e.Network, StringComparer.Ordinal).ThenBy(e => e.Name, StringComparer.Ordinal).ToList();
     }
 
+    /// <summary>
+    /// Creates a network, or returns the existing one of that name if the request does not contradict it. The name, VNI
+    /// and subnet are claimed through the claims component first and used only once settled, so two hosts creating
+    /// networks at the same moment get distinct VNIs and subnets; the host that loses a contested name converges to
+    /// the winner's network, or fails with one line if its request named other parameters. Nothing is written to the
+    /// kernel or the catalog before the claims are won.
+    /// </summary>
     public async Task<NetworkSpec> CreateNetworkAsync(CreateNetworkRequest req, CancellationToken ct)
     {
         Naming.CheckNetwork(req.Name);
@@ -67,29 +81,89 @@ public sealed class OverlayService
             var existing = Networks();
             var spec = NetworkDefaults.Resolve(req, existing, _options);
             Validated(spec.Validate);
-            if (existing.FirstOrDefault(n => n.Name == spec.Name) is { } same)
+            if (existing.FirstOrDefault(n => n.Name == spec.Name) is { } same) return AdoptExisting(req, same, null);
+
+            var outcome = await _networkClaims.ClaimAsync(req, Networks, ct);
+            if (outcome.Spec is null)
             {
-                // Same name: idempotent if nothing the caller asked for differs.
-                if (!NetworkDefaults.Matches(req, same))
-                    throw new OverlayException(OverlayErrorKind.Conflict, $"network {req.Name} already exists with subnet {same.Subnet}, gateway {same.Gateway}, vni {same.Vni}");
-                KernelCall(() => _kernel.EnsureNetwork(same), $"prepare network {same.Name}");
-                return same;
+                // Another node won the name (or its network arrived while we claimed): wait for its record, then
+                // treat it as an existing network. Bounded: the winner may have failed.
+                var winner = await WaitForNetworkAsync(req.Name, ct);
+                if (winner is null)
+                    throw new OverlayException(OverlayErrorKind.Conflict,
+                        $"network {req.Name} was claimed by node {outcome.NameWinner ?? "?"} at the same time but has not appeared; retry");
+                return AdoptExisting(req, winner, outcome.NameWinner);
             }
-            KernelCall(() => _kernel.EnsureNetwork(spec), $"create network {spec.Name}");
+            spec = outcome.Spec;
             try
             {
-                _catalog.Put(Tables.Networks, spec.Name, RecordCodec.Encode(spec));
-                _persist();
+                Validated(spec.Validate);
+                KernelCall(() => _kernel.EnsureNetwork(spec), $"create network {spec.Name}");
+                try
+                {
+                    _catalog.Put(Tables.Networks, spec.Name, RecordCodec.Encode(spec));
+                    _persist();
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    _catalog.Delete(Tables.Networks, spec.Name);
+                    _kernel.RemoveNetwork(spec.Name);
+                    throw new OverlayException(OverlayErrorKind.Kernel, $"create network {spec.Name}: cannot save state: {ex.Message}", ex);
+                }
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            finally
             {
-                _catalog.Delete(Tables.Networks, spec.Name);
-                _kernel.RemoveNetwork(spec.Name);
-                throw new OverlayException(OverlayErrorKind.Kernel, $"create network {spec.Name}: cannot save state: {ex.Message}", ex);
+                // The network record now stands for its name, VNI and subnet (or the create failed): the claims go.
+                _networkClaims.Release(outcome.Held);
+                SaveQuietly();
             }
-            _log.LogInformation("network {Network} created: subnet {Subnet} gateway {Gateway} vni {Vni}", spec.Name, spec.Subnet, spec.Gateway, spec.Vni);
+            _log.LogInformation("network {Network} created: subnet {Subnet} gateway {Gateway} vni {Vni} blocks /{Block}",
+                spec.Name, spec.Subnet, spec.Gateway, spec.Vni, spec.BlockPrefixLength);
             return spec;
         }
+        finally { _lock.Release(); }
+    }
+
+    // Same name: idempotent if nothing the caller asked for differs.
+    private NetworkSpec AdoptExisting(CreateNetworkRequest req, NetworkSpec same, string? concurrentCreator)
+    {
+        if (!NetworkDefaults.Matches(req, same))
+            throw new OverlayException(OverlayErrorKind.Conflict, concurrentCreator is null
+                ? $"network {req.Name} already exists with subnet {same.Subnet}, gateway {same.Gateway}, vni {same.Vni}, blocks /{same.BlockPrefixLength}"
+                : $"network {req.Name} was created by node {concurrentCreator} at the same time with subnet {same.Subnet}, gateway {same.Gateway}, vni {same.Vni}, blocks /{same.BlockPrefixLength}; remove it or create another name");
+        KernelCall(() => _kernel.EnsureNetwork(same), $"prepare network {same.Name}");
+        return same;
+    }
+
+    // The winner of a contested name writes its record right after its claims settle; give it several settle times.
+    private async Task<NetworkSpec?> WaitForNetworkAsync(string name, CancellationToken ct)
+    {
+        var limit = TimeSpan.FromSeconds(5) + 10 * _options.ClaimSettle;
+        var start = _time.GetUtcNow();
+        while (true)
+        {
+            if (Networks().FirstOrDefault(n => n.Name == name) is { } net) return net;
+            if (_time.GetUtcNow() - start > limit) return null;
+            await Task.Delay(TimeSpan.FromMilliseconds(50), _time, ct);
+        }
+    }
+
+    // Releasing claims must not turn a finished create into an error: a failed save is retried by the next one.
+    private void SaveQuietly()
+    {
+        try { _persist(); }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _log.LogWarning("saving state after releasing network claims failed: {Reason}", ex.Message);
+        }
+    }
+
+    /// <summary>Releases IPAM blocks that have stayed empty for the grace period (and claims on removed networks).
+    /// Called periodically by the agent so blocks go back even when nothing is attached or detached.</summary>
+    public async Task<int> ReleaseIdleBlocksAsync(CancellationToken ct)
+    {
+        await _lock.WaitAsync(ct);
+        try { return _ipam.ReleaseIdle(Networks(), _time.GetUtcNow()); }
         finally { _lock.Release(); }
     }
 
@@ -106,9 +180,7 @@ public sealed class OverlayService
                     $"network {name} has {attached.Count} active endpoint(s): {string.Join(", ", attached.Take(5).Select(e => e.Name))}; detach them first");
             KernelCall(() => _kernel.RemoveNetwork(net.Name), $"remove network {name}");
             _catalog.Delete(Tables.Networks, net.Name);
-            foreach (var (claim, entry) in CatalogReader.Claims(_catalog.AllEntries()))
-                if (claim.Network == net.Name && claim.Node == _options.Node) _catalog.Delete(Tables.Blocks, entry.Key);
-            _ipam.Forget(net.Name);
+            _ipam.ReleaseAll(net.Name);
             _persist();
             _log.LogInformation("network {Network} removed", name);
         }

@@ -1,7 +1,8 @@
 namespace Discovery.Overlay;
 
 /// <summary>`discovery network create`. Null fields take defaults.</summary>
-public sealed record CreateNetworkRequest(string Name, string? Subnet = null, string? Gateway = null, int? Vni = null);
+/// <param name="BlockPrefixLength">IPAM block size as a prefix length (26 = 64 addresses); null: /26, or the subnet if smaller.</param>
+public sealed record CreateNetworkRequest(string Name, string? Subnet = null, string? Gateway = null, int? Vni = null, int? BlockPrefixLength = null);
 
 /// <summary>`discovery attach`.</summary>
 public sealed record AttachRequest(

@@ -20,6 +20,8 @@ public sealed partial class AgentConfig
     public string? Advertise { get; set; }
     public int UnderlayMtu { get; set; } = 1500;
     public double ClaimSettleSeconds { get; set; } = 1.0;
+    /// <summary>How long an empty IPAM block stays claimed before it is released for other hosts.</summary>
+    public double BlockReleaseGraceSeconds { get; set; } = 600;
     public string DefaultPool { get; set; } = "198.19.0.0/16";
     public string LogLevel { get; set; } = "Information";
     /// <summary>Names under this domain are answered locally or get NXDOMAIN; never forwarded.</summary>
@@ -103,7 +105,8 @@ public sealed partial class AgentConfig
         if (!Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(LogLevel, ignoreCase: true, out _) || int.TryParse(LogLevel, out _))
             throw new ConfigException($"log level '{LogLevel}' is not one of Trace, Debug, Information, Warning, Error, Critical, None");
         foreach (var (name, v) in new[] { ("claimSettleSeconds", ClaimSettleSeconds), ("dnsTtlSeconds", DnsTtlSeconds),
-                     ("dnsForwardTimeoutSeconds", DnsForwardTimeoutSeconds), ("reapWindowSeconds", ReapWindowSeconds), ("ownEndpointCheckSeconds", OwnEndpointCheckSeconds) })
+                     ("dnsForwardTimeoutSeconds", DnsForwardTimeoutSeconds), ("reapWindowSeconds", ReapWindowSeconds),
+                     ("ownEndpointCheckSeconds", OwnEndpointCheckSeconds), ("blockReleaseGraceSeconds", BlockReleaseGraceSeconds) })
             if (!double.IsFinite(v)) throw new ConfigException($"{name} must be a finite number, not {v}");
         if (!System.Net.IPNetwork.TryParse(DefaultPool, out var pool) || pool.BaseAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || pool.PrefixLength > 24)
             throw new ConfigException($"default pool '{DefaultPool}' must be an IPv4 CIDR of /24 or larger");
@@ -126,6 +129,7 @@ public sealed partial class AgentConfig
         }
         if (OwnEndpointCheckSeconds is < 0.1 or > 86400) throw new ConfigException($"own endpoint check interval {OwnEndpointCheckSeconds}s is out of range 0.1..86400");
         if (ClaimSettleSeconds is < 0 or > 600) throw new ConfigException($"claim settle time {ClaimSettleSeconds}s is out of range 0..600");
+        if (BlockReleaseGraceSeconds is < 0 or > 30 * 86400) throw new ConfigException($"block release grace {BlockReleaseGraceSeconds}s is out of range 0..2592000");
     }
 }
 

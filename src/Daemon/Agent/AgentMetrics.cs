@@ -79,7 +79,7 @@ public static class AgentMetrics
         var snap = catalog.Snapshot().Entries.Values;
         SetAll(CatalogEntries, snap.GroupBy(e => e.Table).ToDictionary(g => g.Key, g => g.Count()));
         // Every known table has a series, 0 included, so alerts and panels see it before the first delete.
-        var tombstones = new Dictionary<string, int> { [Tables.Networks] = 0, [Tables.Endpoints] = 0, [Tables.Blocks] = 0 };
+        var tombstones = new Dictionary<string, int> { [Tables.Networks] = 0, [Tables.Endpoints] = 0, [Tables.Claims] = 0 };
         foreach (var (table, n) in catalog.TombstoneCounts()) tombstones[table] = n;
         SetAll(CatalogTombstones, tombstones);
         Networks.Set(Overlay.CatalogReader.Networks(snap).Count());

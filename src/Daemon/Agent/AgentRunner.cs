@@ -56,6 +56,7 @@ public static class AgentRunner
             Vtep = cfg.Advertise is null ? null : IPAddress.Parse(cfg.Advertise),
             UnderlayMtu = cfg.UnderlayMtu,
             ClaimSettle = TimeSpan.FromSeconds(cfg.ClaimSettleSeconds),
+            BlockReleaseGrace = TimeSpan.FromSeconds(cfg.BlockReleaseGraceSeconds),
             DefaultPool = IPNetwork.Parse(cfg.DefaultPool),
             FaultPoint = faults is null ? null : faults.At,
         };
@@ -197,6 +198,18 @@ public static class AgentRunner
                 await Task.Delay(TimeSpan.FromSeconds(cfg.OwnEndpointCheckSeconds), run.Stopping);
             }
         });
+        // Empty IPAM blocks go back to the pool even when nothing attaches or detaches here.
+        supervisor.Start("block-releaser", RestartPolicy.Default, async run =>
+        {
+            run.Started();
+            await Task.Delay(TimeSpan.FromSeconds(30), run.Stopping);
+            while (true)
+            {
+                faults?.At("block-releaser");
+                await ReleaseIdleBlocksAsync(overlay, log, run.Stopping);
+                await Task.Delay(TimeSpan.FromSeconds(Math.Clamp(cfg.BlockReleaseGraceSeconds / 4, 1, 60)), run.Stopping);
+            }
+        });
         Volatile.Write(ref started, true);
         UpdateReady();
         log.LogInformation("agent {Node} ready: api {Socket}, metrics http://{Metrics}/metrics", cfg.Node, cfg.ApiSocket, cfg.Metrics);
@@ -228,6 +241,20 @@ public static class AgentRunner
         await metrics.StopAsync(CancellationToken.None);
         if (File.Exists(cfg.ApiSocket)) File.Delete(cfg.ApiSocket);
         return exitCode;
+    }
+
+    private static async Task ReleaseIdleBlocksAsync(OverlayService overlay, ILogger log, CancellationToken ct)
+    {
+        try
+        {
+            var released = await overlay.ReleaseIdleBlocksAsync(ct);
+            if (released > 0) log.LogInformation("released {Count} idle IPAM claims", released);
+        }
+        // Anything else is a bug: it reaches the supervisor, which counts it and restarts the loop.
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or OverlayException)
+        {
+            log.LogWarning("releasing idle IPAM blocks failed: {Reason}", ex.Message);
+        }
     }
 
     private static WebApplication BuildMetricsServer(string address, ILoggerProvider logs, LoopSupervisor supervisor)

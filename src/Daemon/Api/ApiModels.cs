@@ -5,10 +5,11 @@ using Discovery.Model;
 namespace Discovery.Daemon.Api;
 
 /// <summary>JSON shapes of the local API, shared by the server and the CLI.</summary>
-public sealed record NetworkView(string Name, string Subnet, string Gateway, int Vni, int Mtu, int BlockPrefixLength, int Endpoints)
+/// <param name="BlockSize">Addresses per IPAM block (2^(32 − BlockPrefixLength)); `network create` takes it as --block-size.</param>
+public sealed record NetworkView(string Name, string Subnet, string Gateway, int Vni, int Mtu, int BlockPrefixLength, int Endpoints, long BlockSize)
 {
     public static NetworkView From(NetworkSpec n, int endpoints) =>
-        new(n.Name, n.Subnet.ToString(), n.Gateway.ToString(), n.Vni, n.Mtu, n.BlockPrefixLength, endpoints);
+        new(n.Name, n.Subnet.ToString(), n.Gateway.ToString(), n.Vni, n.Mtu, n.BlockPrefixLength, endpoints, 1L << (32 - n.BlockPrefixLength));
 }
 
 public sealed record EndpointView(

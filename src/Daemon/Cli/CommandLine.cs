@@ -45,7 +45,8 @@ public static class CommandLine
             ("metrics", new Option<string?>("--metrics") { Description = "ADDR:PORT for /metrics, /healthz, /readyz (default 127.0.0.1:9653)." }),
             ("netnsPrefix", new Option<string?>("--netns-prefix") { Description = "Prefix of the namespaces the agent creates (default dsc-)." }),
             ("advertise", new Option<string?>("--advertise") { Description = "Underlay address of this host (VXLAN local end)." }),
-            ("claimSettleSeconds", new Option<string?>("--claim-settle") { Description = "Seconds an IPAM block claim must go unopposed (default 1)." }),
+            ("claimSettleSeconds", new Option<string?>("--claim-settle") { Description = "Seconds a claim (IPAM block or address, network VNI, subnet, name) must go unopposed (default 1)." }),
+            ("blockReleaseGraceSeconds", new Option<string?>("--block-release-grace") { Description = "Seconds an empty IPAM block stays claimed before it is released (default 600)." }),
             ("logLevel", new Option<string?>("--log-level") { Description = "Trace, Debug, Information, Warning, Error." }),
             ("bind", new Option<string?>("--bind") { Description = "Gossip bind ADDR[:PORT] (default 0.0.0.0:7946)." }),
             ("encrypt", new Option<string?>("--encrypt") { Description = "Base64 gossip encryption key (as serf -encrypt)." }),
@@ -83,9 +84,14 @@ public static class CommandLine
         var subnet = new Option<string?>("--subnet") { Description = "IPv4 CIDR (default: a free /24 of the pool)." };
         var gateway = new Option<string?>("--gateway") { Description = "Gateway address (default: first host address)." };
         var vni = new Option<int?>("--vni") { Description = "VXLAN network identifier (default: the lowest free from 4097)." };
-        create.Add(name); create.Add(subnet); create.Add(gateway); create.Add(vni);
+        var blockSize = new Option<long?>("--block-size") { Description = "Addresses per IPAM block, a power of two (default 64, or the whole subnet if smaller)." };
+        var blockPrefix = new Option<string?>("--block-prefix") { Description = "IPAM block size as a prefix length, e.g. /26 (alternative to --block-size)." };
+        create.Add(name); create.Add(subnet); create.Add(gateway); create.Add(vni); create.Add(blockSize); create.Add(blockPrefix);
         create.SetAction(pr => Call(SocketPath(pr), async c =>
-            Print(await c.Post<NetworkView>("/v1/networks", new CreateNetworkRequest(pr.GetValue(name)!, pr.GetValue(subnet), pr.GetValue(gateway), pr.GetValue(vni))))));
+        {
+            var block = BlockPrefixOf(pr.GetValue(blockSize), pr.GetValue(blockPrefix));
+            Print(await c.Post<NetworkView>("/v1/networks", new CreateNetworkRequest(pr.GetValue(name)!, pr.GetValue(subnet), pr.GetValue(gateway), pr.GetValue(vni), block)));
+        }));
 
         var ls = new Command("ls", "List networks.");
         var lsJson = new Option<bool>("--json") { Description = "Print JSON." };
@@ -94,8 +100,8 @@ public static class CommandLine
         {
             var nets = await c.Get<List<NetworkView>>("/v1/networks");
             if (pr.GetValue(lsJson)) Print(nets);
-            else Table(["NAME", "SUBNET", "GATEWAY", "VNI", "MTU", "ENDPOINTS"],
-                nets.Select(n => new[] { n.Name, n.Subnet, n.Gateway, n.Vni.ToString(), n.Mtu.ToString(), n.Endpoints.ToString() }));
+            else Table(["NAME", "SUBNET", "GATEWAY", "VNI", "MTU", "BLOCK", "ENDPOINTS"],
+                nets.Select(n => new[] { n.Name, n.Subnet, n.Gateway, n.Vni.ToString(), n.Mtu.ToString(), $"/{n.BlockPrefixLength}", n.Endpoints.ToString() }));
         }));
 
         var inspect = new Command("inspect", "Show one network as JSON.");
@@ -200,6 +206,20 @@ public static class CommandLine
         var cmd = new Command("leave", "Leave the cluster gracefully (peers delete this node's entries) and stop the agent.");
         cmd.SetAction(pr => Call(SocketPath(pr), async c => Print(await c.Post<InfoView>("/v1/leave", new { }))));
         return cmd;
+    }
+
+    /// <summary>--block-size N or --block-prefix /P as a prefix length; the agent checks it against the subnet.</summary>
+    private static int? BlockPrefixOf(long? size, string? prefix)
+    {
+        if (size is not null && prefix is not null) throw new CliException("give --block-size or --block-prefix, not both");
+        if (size is { } n)
+            return Discovery.Overlay.Ipam.BlockLayout.PrefixForSize(n)
+                ?? throw new CliException($"--block-size {n} must be a power of two between 1 and {1 << 24}");
+        if (prefix is null) return null;
+        var text = prefix.StartsWith('/') ? prefix[1..] : prefix;
+        if (!int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var p) || p is < 8 or > 32)
+            throw new CliException($"--block-prefix '{prefix}' must be a prefix length such as /26 (between /8 and /32)");
+        return p;
     }
 
     private static Task<int> Call(string socket, Func<ApiClient, Task> action) => Run(async () =>

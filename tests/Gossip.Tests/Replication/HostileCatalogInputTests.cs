@@ -219,4 +219,19 @@ public class HostileCatalogInputTests
         Assert.Contains(entries, e => !e.Tombstone && e.Lamport == now.Lamport);
         Assert.DoesNotContain(entries, e => e.Tombstone);
     }
+
+    [Fact]
+    public async Task A_claim_made_in_another_nodes_name_is_dropped()
+    {
+        var time = new VirtualClock();
+        await using var r = Victim(out var catalog, time);
+        var claim = new Discovery.Model.Claims.ResourceClaim("vni", "cluster", "4097", "honest");
+        r.NotifyMessage(CatalogCodec.EncodeEntryMessage(new CatalogEntry(Tables.Claims, claim.Key, "mallory", 2, false, RecordCodec.Encode(claim))));
+        r.NotifyMessage(CatalogCodec.EncodeEntryMessage(new CatalogEntry(Tables.Claims, claim.Key + "x", "honest", 2, false, RecordCodec.Encode(claim))));
+        r.NotifyMessage(CatalogCodec.EncodeEntryMessage(new CatalogEntry(Tables.Claims, claim.Key, "honest", 3, false, RecordCodec.Encode(claim))));
+        time.Advance(TimeSpan.Zero);
+        Assert.Equal(1, r.Dropped(ReplicationDrop.OwnerMismatch));
+        Assert.Equal(1, r.Dropped(ReplicationDrop.KeyMismatch));
+        Assert.NotNull(catalog.Get(Tables.Claims, claim.Key));
+    }
 }

@@ -15,7 +15,8 @@ public sealed class RestartTests : IDisposable
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(a.DataDir, "catalog.json")));
         return doc.RootElement.GetProperty("Entries").EnumerateArray()
-            .Count(e => e.GetProperty("Table").GetString() == "blk" && !e.GetProperty("Tombstone").GetBoolean());
+            .Count(e => e.GetProperty("Table").GetString() == "clm" && e.GetProperty("Key").GetString()!.StartsWith("blk/", StringComparison.Ordinal)
+                && !e.GetProperty("Tombstone").GetBoolean());
     }
 
     [Fact]

@@ -76,10 +76,14 @@ public sealed class LabCluster : IDisposable
         psi.Environment["LAB_PREFIX"] = Prefix;
         psi.Environment["DISCOVERY_BIN"] = Binary.Path;
         psi.Environment["LAB_AGENT_ARGS"] = _agentArgs;
+        // Agents start together and share the CPU: a large lab gives each more time to become ready.
+        var hosts = args is ["up", var n] ? int.Parse(n) : Hosts;
+        psi.Environment["LAB_READY_SECONDS"] = Math.Max(10, 2 * hosts).ToString();
+        var limit = TimeSpan.FromSeconds(120 + 3 * hosts);
         using var p = System.Diagnostics.Process.Start(psi)!;
         var output = p.StandardOutput.ReadToEndAsync();
         var err = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(120_000)) { p.Kill(true); throw new TimeoutException($"lab.sh {string.Join(' ', args)} ran over 120 s"); }
+        if (!p.WaitForExit(limit)) { p.Kill(true); throw new TimeoutException($"lab.sh {string.Join(' ', args)} ran over {limit.TotalSeconds} s"); }
         if (p.ExitCode != 0) throw new InvalidOperationException($"lab.sh {string.Join(' ', args)} failed: {output.Result}{err.Result}");
     }
 

@@ -286,9 +286,12 @@ public sealed class MultiHostPeerTests(ITestOutputHelper output) : IAsyncLifetim
 
         // 100 endpoints of a node "h9" that exists only in the catalogs, merged into h1's catalog in one go.
         var vtep = IPAddress.Parse("198.18.77.9");
+        // Addresses the lab's containers do not hold: IPAM spreads hosts over the subnet's blocks.
+        var taken = _eps.Values.Select(e => e.Address).ToHashSet();
+        var free = Enumerable.Range(2, 253).Select(i => IPAddress.Parse($"198.19.77.{i}")).Where(a => !taken.Contains(a)).Take(100).ToList();
         var burst = Enumerable.Range(100, 100).Select(i =>
         {
-            var ip = IPAddress.Parse($"198.19.77.{i}");
+            var ip = free[i - 100];
             return new EndpointRecord(Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"h9/{i}"))), MultiHostLab.Network, $"b{i}",
                 ImmutableArray<string>.Empty, null, ip, null, MacAddress.Format(MacAddress.FromIPv4(ip)), "h9", vtep, "", "eth0",
                 ImmutableArray<ServicePort>.Empty, false);
