@@ -38,6 +38,9 @@ public sealed class Catalog
     // Open watches; written under _gate so every watcher sees changes in version order.
     private readonly List<ChannelWriter<CatalogChange>> _watchers = new();
 
+    // Open stored watches (WatchStored); written under _gate, in store order.
+    private readonly List<ChannelWriter<CatalogEntry>> _storedWatchers = new();
+
     private ulong _clock;
     private long _version;
 
@@ -159,6 +162,24 @@ public sealed class Catalog
         });
     }
 
+    /// <summary>Every stored entry and a channel of every stored version after them, taken atomically: the
+    /// feed of local indexes and of the state log. Dispose the watch to stop it.</summary>
+    public CatalogStoredWatch WatchStored()
+    {
+        var channel = Channel.CreateUnbounded<CatalogEntry>(new UnboundedChannelOptions { SingleWriter = true, AllowSynchronousContinuations = false });
+        CatalogEntry[] entries;
+        lock (_gate)
+        {
+            entries = _stored.Values.Select(s => s.Entry).ToArray();
+            _storedWatchers.Add(channel.Writer);
+        }
+        return new CatalogStoredWatch(entries, channel.Reader, () =>
+        {
+            lock (_gate) _storedWatchers.Remove(channel.Writer);
+            channel.Writer.TryComplete();
+        });
+    }
+
     /// <summary>Hides or shows every entry owned by <paramref name="node"/> (SWIM declared it dead, or it came back).
     /// Hidden entries stay stored and keep merging; watchers see each live one removed (Hidden = true), and
     /// re-added when the node is shown again. Entries that arrive while the node is hidden stay invisible.
@@ -230,6 +251,7 @@ public sealed class Catalog
     private void Store(CatalogEntry entry)
     {
         _stored[(entry.Table, entry.Key)] = new Stored(entry, _time.GetUtcNow());
+        foreach (var watcher in _storedWatchers) watcher.TryWrite(entry);
         Publish(entry);
     }
 
