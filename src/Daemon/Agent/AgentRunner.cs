@@ -63,7 +63,7 @@ public static class AgentRunner
         {
             ReapWindow = TimeSpan.FromSeconds(cfg.ReapWindowSeconds),
             // Our own endpoint coming back from peers (we restarted, or they reaped us) is real only if its veth still is.
-            KeepOwnEntry = e => e.Table != Tables.Endpoints || overlay.Kernel.IsEndpointIntact(RecordCodec.DecodeEndpoint(e.Value.Span)),
+            KeepOwnEntry = e => e.Table != Tables.Endpoints || overlay.Kernel.IsEndpointIntact(RecordCodec.DecodeEndpoint(e.Value.Span, e.Key)),
             // A network outlives the node that created it: other hosts' containers are on it.
             KeepOnLeave = e => e.Table == Tables.Networks,
         }, TimeProvider.System, loggerFactory.CreateLogger<CatalogReplicator>());
