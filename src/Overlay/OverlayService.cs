@@ -19,20 +19,31 @@ public sealed class OverlayService
     private readonly OverlayOptions _options;
     private readonly OverlayKernel _kernel;
     private readonly AddressAllocator _ipam;
+    // Decoded overlay tables, kept by the catalog's feed: reads cost what they touch, not the cluster.
+    private readonly CatalogIndex _index;
+    private readonly IEndpointPlaces _places;
     private readonly Action _persist;
     private readonly ILogger _log;
     // One mutation at a time: IPAM, kernel and catalog must move together.
     private readonly SemaphoreSlim _lock = new(1, 1);
 
-    public OverlayService(Catalog catalog, OverlayOptions options, TimeProvider time, Action persist, ILogger<OverlayService> log)
+    /// <param name="places">Where this node keeps its endpoints' namespaces and interface names (not replicated);
+    /// null keeps them in memory only.</param>
+    public OverlayService(Catalog catalog, OverlayOptions options, TimeProvider time, Action persist, ILogger<OverlayService> log,
+        IEndpointPlaces? places = null)
     {
         _catalog = catalog;
         _options = options;
         _persist = persist;
         _log = log;
         _kernel = new OverlayKernel(options);
-        _ipam = new AddressAllocator(catalog, options, time, persist);
+        _places = places ?? new InMemoryEndpointPlaces();
+        _index = new CatalogIndex(catalog, options.Node, _places, ReportBad);
+        _ipam = new AddressAllocator(catalog, options, time, persist, _index);
     }
+
+    /// <summary>The decoded view of the overlay tables this service reads.</summary>
+    public CatalogIndex Index => _index;
 
     public OverlayKernel Kernel => _kernel;
 
@@ -43,20 +54,24 @@ public sealed class OverlayService
     /// Every network not deleted, hidden owners included: a network stays usable when the node that created it is
     /// down (its record is hidden then, not gone).
     /// </summary>
-    public IReadOnlyList<NetworkSpec> Networks() =>
-        CatalogReader.Networks(_catalog.AllEntries(), ReportBad).OrderBy(n => n.Name, StringComparer.Ordinal).ToList();
+    public IReadOnlyList<NetworkSpec> Networks() => _index.Networks();
 
     public NetworkSpec GetNetwork(string name) =>
-        Networks().FirstOrDefault(n => n.Name == name)
-        ?? throw new OverlayException(OverlayErrorKind.NotFound, $"network {name} not found");
+        _index.Network(name) ?? throw new OverlayException(OverlayErrorKind.NotFound, $"network {name} not found");
 
+    /// <summary>Visible endpoints (owners SWIM reports alive), of one network or all, by network and name.</summary>
     public IReadOnlyList<EndpointRecord> Endpoints(string? network = null)
     {
         if (network is not null) GetNetwork(network);
-        return CatalogReader.Endpoints(_catalog.Snapshot().Entries.Values, ReportBad)
-            .Where(e => network is null || e.Network == network)
+        return _index.Endpoints(network, visibleOnly: true)
             .OrderBy(e => e.Network, StringComparer.Ordinal).ThenBy(e => e.Name, StringComparer.Ordinal).ToList();
     }
+
+    /// <summary>The networks this node's endpoints in sandbox <paramref name="netnsPath"/> are on.</summary>
+    public IReadOnlyList<string> LocalNetworksOf(string netnsPath) => _index.LocalNetworksOf(netnsPath);
+
+    /// <summary>Every sandbox that holds an endpoint of this node.</summary>
+    public IReadOnlyList<string> LocalSandboxes() => _index.LocalNamespaces();
 
     public async Task<NetworkSpec> CreateNetworkAsync(CreateNetworkRequest req, CancellationToken ct)
     {
@@ -100,14 +115,14 @@ public sealed class OverlayService
         {
             var net = GetNetwork(name);
             // Endpoints of nodes that are down count too: their containers are still on the network.
-            var attached = CatalogReader.Endpoints(_catalog.AllEntries(), ReportBad).Where(e => e.Network == name).ToList();
-            if (attached.Count > 0)
+            var (attached, sample) = _index.EndpointsOn(name, 5);
+            if (attached > 0)
                 throw new OverlayException(OverlayErrorKind.Conflict,
-                    $"network {name} has {attached.Count} active endpoint(s): {string.Join(", ", attached.Take(5).Select(e => e.Name))}; detach them first");
+                    $"network {name} has {attached} active endpoint(s): {string.Join(", ", sample.Select(e => e.Name))}; detach them first");
             KernelCall(() => _kernel.RemoveNetwork(net.Name), $"remove network {name}");
             _catalog.Delete(Tables.Networks, net.Name);
-            foreach (var (claim, entry) in CatalogReader.Claims(_catalog.AllEntries()))
-                if (claim.Network == net.Name && claim.Node == _options.Node) _catalog.Delete(Tables.Blocks, entry.Key);
+            foreach (var (claim, entry) in _index.Claims(net.Name))
+                if (claim.Node == _options.Node) _catalog.Delete(Tables.Blocks, entry.Key);
             _ipam.Forget(net.Name);
             _persist();
             _log.LogInformation("network {Network} removed", name);
@@ -147,6 +162,7 @@ public sealed class OverlayService
                 _log.LogWarning("endpoint {Endpoint} of {Netns} on {Network} lost its kernel state; replacing it", existing.Name, path, net.Name);
                 _kernel.RemoveEndpoint(existing);
                 _catalog.Delete(Tables.Endpoints, existing.Id);
+                _places.Remove(existing.Id);
                 _persist();
             }
 
@@ -164,13 +180,16 @@ public sealed class OverlayService
             KernelCall(() => _kernel.CreateEndpoint(net, ep, container), $"attach {req.Netns} to {net.Name}");
             try
             {
-                _catalog.Put(Tables.Endpoints, ep.Id, RecordCodec.Encode(ep));
+                // The place first: the index joins it to the record as soon as the catalog has it.
+                _places.Set(ep.Id, new EndpointPlace(ep.Netns, ep.Ifname));
+                _catalog.Put(Tables.Endpoints, ep.Id, RecordCodec.Encode(ep, _options.EndpointFormat()));
                 _persist();
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 // The record may already be on its way to peers: withdraw it along with the veth.
                 _catalog.Delete(Tables.Endpoints, ep.Id);
+                _places.Remove(ep.Id);
                 _kernel.RemoveEndpoint(ep);
                 throw new OverlayException(OverlayErrorKind.Kernel, $"attach {req.Netns} to {net.Name}: cannot save state: {ex.Message}", ex);
             }
@@ -191,6 +210,7 @@ public sealed class OverlayService
                 ?? throw new OverlayException(OverlayErrorKind.NotFound, $"namespace {req.Netns} is not attached to network {req.Network}");
             KernelCall(() => _kernel.RemoveEndpoint(ep), $"detach {req.Netns} from {req.Network}");
             _catalog.Delete(Tables.Endpoints, ep.Id);
+            _places.Remove(ep.Id);
             _persist();
             _log.LogInformation("detached {Endpoint} in {Netns} from {Network}", ep.Name, path, ep.Network);
             return ep;
@@ -212,7 +232,7 @@ public sealed class OverlayService
             var orphans = new List<string>(_kernel.RemoveStrayVxlans());
             var removedNs = new List<string>();
             var networks = Networks().ToDictionary(n => n.Name);
-            var local = Endpoints().Where(e => e.Node == _options.Node).ToList();
+            var local = _index.LocalEndpoints();
 
             foreach (var ep in local)
             {
@@ -222,6 +242,7 @@ public sealed class OverlayService
                 _log.LogWarning("endpoint {Endpoint} in {Netns} on {Network} is gone from the kernel; removing its record", ep.Name, ep.Netns, ep.Network);
                 _kernel.RemoveEndpoint(ep);
                 _catalog.Delete(Tables.Endpoints, ep.Id);
+                _places.Remove(ep.Id);
                 dropped.Add(ep.Name);
             }
 
@@ -259,8 +280,44 @@ public sealed class OverlayService
         finally { _lock.Release(); }
     }
 
-    private EndpointRecord? FindLocal(string netnsPath, string network) =>
-        Endpoints().FirstOrDefault(e => e.Node == _options.Node && e.Network == network && e.Netns == netnsPath);
+    /// <summary>Writes this node's endpoints again in the format <see cref="OverlayOptions.EndpointFormat"/> asks for now,
+    /// where the stored value is in another one: a member that reads only 1.x joined (a rollback, or an old node
+    /// came back), so it must get 1.0 values to see them. O(local endpoints).</summary>
+    /// <returns>How many records were rewritten.</returns>
+    public async Task<int> RewriteLocalEndpointsAsync(CancellationToken ct)
+    {
+        await _lock.WaitAsync(ct);
+        try
+        {
+            var format = _options.EndpointFormat();
+            var rewritten = 0;
+            foreach (var ep in _index.LocalEndpoints())
+            {
+                if (_catalog.Get(Tables.Endpoints, ep.Id) is not { Tombstone: false } stored) continue;
+                if (RecordCodec.EndpointFormatOf(stored.Value.Span) == format || ep.Ifname.Length == 0) continue;
+                _catalog.Put(Tables.Endpoints, ep.Id, RecordCodec.Encode(ep, format));
+                rewritten++;
+            }
+            if (rewritten > 0)
+            {
+                _persist();
+                _log.LogInformation("{Count} local endpoint records rewritten in format {Format}", rewritten, format);
+            }
+            return rewritten;
+        }
+        finally { _lock.Release(); }
+    }
+
+    /// <summary>True if an endpoint record of this node (e.g. our own entry coming back from peers after a restart)
+    /// still has its kernel state: it is decoded and joined with its local place first (2.0 records do not carry it).</summary>
+    public bool IsLocalEndpointIntact(CatalogEntry entry)
+    {
+        var ep = RecordCodec.DecodeEndpoint(entry.Value.Span, entry.Key);
+        if (_places.Get(ep.Id) is { } place) ep = ep with { Netns = place.Netns, Ifname = place.Ifname };
+        return ep.Netns.Length > 0 && ep.Ifname.Length > 0 && _kernel.IsEndpointIntact(ep);
+    }
+
+    private EndpointRecord? FindLocal(string netnsPath, string network) => _index.LocalEndpoint(netnsPath, network);
 
     private static NetNs OpenNamespace(string path) =>
         NetNs.TryOpen(path) ?? throw new OverlayException(OverlayErrorKind.NotFound, $"namespace {path} not found");

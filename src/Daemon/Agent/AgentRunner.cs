@@ -31,16 +31,16 @@ public static class AgentRunner
         Directory.CreateDirectory(cfg.DataDir);
         using var instance = AgentLock.Acquire(cfg.DataDir);
         var catalog = new Catalog(cfg.Node);
-        var file = new CatalogFile(cfg.DataDir);
-        var loaded = file.Load(catalog);
+        using var state = StateLog.Open(cfg.DataDir, catalog, log, out var loaded);
         // What peers wrote is shown again only once gossip says their node is alive: a node that died while this
         // agent was down must not come back into DNS or vxlan0 from the saved view.
         var others = catalog.AllEntries().Select(e => e.Owner).Where(o => o != cfg.Node).Distinct().ToList();
         foreach (var owner in others) catalog.SetNodeHidden(owner, true);
         log.LogInformation("node {Node}: {Entries} entries loaded from {Path}; {Owners} other owners hidden until seen alive",
-            cfg.Node, loaded, file.Path, others.Count);
+            cfg.Node, loaded, state.Path, others.Count);
         AgentMetrics.Install(catalog);
 
+        EndpointFormatPolicy? endpointFormat = null;
         var options = new OverlayOptions
         {
             Node = cfg.Node,
@@ -50,10 +50,12 @@ public static class AgentRunner
             ClaimSettle = TimeSpan.FromSeconds(cfg.ClaimSettleSeconds),
             DefaultPool = IPNetwork.Parse(cfg.DefaultPool),
             FaultPoint = FaultInjection(log),
+            // Decided from the members' protocol tags once gossip runs; 1.0 (readable by every release) before that.
+            EndpointFormat = () => endpointFormat?.Current() ?? EndpointFormat.Legacy,
         };
         if (options.Vtep is null)
             log.LogWarning("no --advertise address: single-host mode, VXLAN peers cannot reach this host");
-        var overlay = new OverlayService(catalog, options, TimeProvider.System, () => file.Save(catalog), loggerFactory.CreateLogger<OverlayService>());
+        var overlay = new OverlayService(catalog, options, TimeProvider.System, state.Flush, loggerFactory.CreateLogger<OverlayService>(), places: state);
         await overlay.ReconcileAsync(stop);
 
         // Gossip: the replicator spreads catalog changes; a dead node's entries are hidden, a leaving node's removed.
@@ -63,7 +65,7 @@ public static class AgentRunner
         {
             ReapWindow = TimeSpan.FromSeconds(cfg.ReapWindowSeconds),
             // Our own endpoint coming back from peers (we restarted, or they reaped us) is real only if its veth still is.
-            KeepOwnEntry = e => e.Table != Tables.Endpoints || overlay.Kernel.IsEndpointIntact(RecordCodec.DecodeEndpoint(e.Value.Span, e.Key)),
+            KeepOwnEntry = e => e.Table != Tables.Endpoints || overlay.IsLocalEndpointIntact(e),
             // A network outlives the node that created it: other hosts' containers are on it.
             KeepOnLeave = e => e.Table == Tables.Networks,
         }, TimeProvider.System, loggerFactory.CreateLogger<CatalogReplicator>());
@@ -82,6 +84,7 @@ public static class AgentRunner
             Tags = AgentTags.For(advertise),
         }, application: replicator, listener: replicator, loggers: loggerFactory);
         using var gossipMetrics = new GossipPrometheus(gossip, Prometheus.Metrics.DefaultRegistry);
+        endpointFormat = new EndpointFormatPolicy(() => gossip.Members, TimeProvider.System);
         try { gossip.Start(); }
         catch (System.Net.Sockets.SocketException ex) { throw new ConfigException($"cannot bind gossip to {cfg.Bind}: {ex.Message}"); }
         log.LogInformation("gossip on {Bind} as {Node}, joining [{Join}], encryption {Encryption}",
@@ -126,9 +129,12 @@ public static class AgentRunner
         {
             try
             {
-                file.SaveIfChanged(catalog);
+                state.Maintain();
                 membersFile.Save(gossip);
+                // A member that reads only endpoint records 1.x appeared (or the last one left): rewrite ours for it.
+                if (endpointFormat.Refresh()) overlay.RewriteLocalEndpointsAsync(stop).GetAwaiter().GetResult();
             }
+            catch (OperationCanceledException) { } // stopping: the final flush follows
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 log.LogError("saving state to {Dir} failed: {Reason}", cfg.DataDir, ex.Message);
@@ -149,7 +155,7 @@ public static class AgentRunner
             await gossip.LeaveAsync(CancellationToken.None);
             log.LogInformation("agent {Node} left the cluster", cfg.Node);
         }
-        file.SaveIfChanged(catalog);
+        state.Flush();
         // After a graceful leave the node does not rejoin by itself on its next start (serf does the same).
         if (leaveRequested) File.Delete(membersFile.Path);
         else membersFile.Save(gossip);

@@ -8,8 +8,11 @@ namespace Discovery.Overlay.Ipam;
 /// has gone unopposed for <see cref="OverlayOptions.ClaimSettle"/>; a claim that loses to an earlier one is dropped.
 /// Callers serialize calls (the overlay service holds its lock).
 /// </summary>
-public sealed class AddressAllocator(Catalog catalog, OverlayOptions options, TimeProvider time, Action persist)
+public sealed class AddressAllocator(Catalog catalog, OverlayOptions options, TimeProvider time, Action persist, CatalogIndex? index = null)
 {
+    // Addresses and claims of the network, without a scan of the catalog.
+    private readonly CatalogIndex _index = index ?? new CatalogIndex(catalog, options.Node);
+
     // When this process wrote each of its claims. Claims loaded from the data directory are absent: they settled before.
     private readonly Dictionary<string, DateTimeOffset> _claimedAt = new();
 
@@ -19,11 +22,9 @@ public sealed class AddressAllocator(Catalog catalog, OverlayOptions options, Ti
         {
             if (round > 64) throw new OverlayException(OverlayErrorKind.Conflict, $"could not settle an address block on network {net.Name}: claims keep conflicting");
             // Stored entries, hidden owners included: a dead node keeps its blocks and addresses until it leaves.
-            var snap = catalog.AllEntries();
-            // Two endpoints may hold one address after a long partition; that must not stop every later attach.
-            var used = new Dictionary<uint, string>();
-            foreach (var e in CatalogReader.Endpoints(snap).Where(e => e.Network == net.Name)) used.TryAdd(Ipv4.ToUInt(e.Address), e.Name);
-            var claims = CatalogReader.Claims(snap).ToList();
+            // Two endpoints may hold one address after a long partition; the index names the first, and that must not stop every later attach.
+            var used = _index.AddressesOn(net.Name);
+            var claims = _index.Claims(net.Name).ToList();
             var winners = BlockOwnership.Winners(net.Name, claims);
             DropLostClaims(net, claims, winners);
 
@@ -31,7 +32,7 @@ public sealed class AddressAllocator(Catalog catalog, OverlayOptions options, Ti
             {
                 if (BlockLayout.WhyNotAssignable(net, requested) is { } why) throw new OverlayException(OverlayErrorKind.Invalid, why);
                 if (used.TryGetValue(Ipv4.ToUInt(requested), out var holder))
-                    throw new OverlayException(OverlayErrorKind.Conflict, $"address {requested} is already in use by {holder} on network {net.Name}");
+                    throw new OverlayException(OverlayErrorKind.Conflict, $"address {requested} is already in use by {holder.Name} on network {net.Name}");
                 var block = BlockLayout.Block(net, BlockLayout.IndexOf(net, requested));
                 if (!winners.TryGetValue(block, out var w)) { Claim(net, block); continue; }
                 if (w.Claim.Node != options.Node)
