@@ -16,7 +16,8 @@ namespace Discovery.Overlay;
 /// the index's lock; the catalog queues a change before Put/Delete/Merge returns, so a read after a write sees it.
 /// A background pump applies changes too, so an idle agent does not pile them up.</para>
 /// <para><b>Own endpoints</b> get their <see cref="EndpointPlace"/> joined back from <see cref="IEndpointPlaces"/>
-/// (a 1.x value still carries it); their tombstone removes the place.</para>
+/// (a 1.x value still carries it). The index never changes places: it applies changes later than they happen, and
+/// the overlay, which removes a place with its endpoint, knows better.</para>
 /// <para>Entries that cannot be decoded are reported once per version and left out, as a full decode would.</para>
 /// </remarks>
 public sealed class CatalogIndex : IDisposable
@@ -209,11 +210,7 @@ public sealed class CatalogIndex : IDisposable
                 break;
             case Tables.Endpoints:
                 RemoveEndpoint(e.Key);
-                if (e.Tombstone)
-                {
-                    if (e.Owner == _node) _places.Remove(e.Key);
-                }
-                else if (Decode(e, x => RecordCodec.DecodeEndpoint(x.Value.Span, x.Key)) is { } ep) AddEndpoint(Joined(ep));
+                if (!e.Tombstone && Decode(e, x => RecordCodec.DecodeEndpoint(x.Value.Span, x.Key)) is { } ep) AddEndpoint(Joined(ep));
                 break;
             case Tables.Blocks:
                 if (_claimNetworkByKey.Remove(e.Key, out var oldNet)) _claims[oldNet].Remove(e.Key);

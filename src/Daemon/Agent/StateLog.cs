@@ -219,7 +219,12 @@ public sealed class StateLog : IEndpointPlaces, IDisposable
         var w = new ArrayBufferWriter<byte>(1 << 16);
         w.Write(StateLogCodec.Magic);
         StateLogCodec.Append(w, new StateRecord.Header(_catalog.LocalNode));
-        foreach (var e in _catalog.AllEntries()) StateLogCodec.Append(w, new StateRecord.Entry(e));
+        var stored = _catalog.AllEntries();
+        foreach (var e in stored) StateLogCodec.Append(w, new StateRecord.Entry(e));
+        // Places of endpoints that are gone (deleted by a peer, or by the replicator while the veth was missing) end
+        // here. A place with no entry at all stays: an attach sets it just before it writes the endpoint.
+        var gone = stored.Where(e => e.Table == Tables.Endpoints && (e.Tombstone || e.Owner != _catalog.LocalNode)).Select(e => e.Key);
+        foreach (var id in gone) _places.Remove(id);
         foreach (var (id, place) in _places) StateLogCodec.Append(w, new StateRecord.PlaceSet(id, place));
         _file?.Dispose();
         _file = null;
