@@ -17,7 +17,8 @@ namespace Discovery.Model;
 /// duplication, store the same entries and have the same <see cref="Clock"/>; with the same hidden
 /// nodes they show the same view. <see cref="Version"/> counts local visible changes and is not shared.</para>
 /// <para><b>Clock.</b> A local write uses Clock+1; a merge sets Clock to max(Clock, remote Lamport). So a local write
-/// beats every version this node has seen. A restarted node starts at 0: it should merge its peers' state
+/// beats every version this node has seen. The clock cannot be pushed to the end of its range: a merge refuses a
+/// Lamport time that leads by more than <see cref="CatalogOptions.MaxLamportLead"/> or reaches the ceiling. A restarted node starts at 0: it should merge its peers' state
 /// before re-asserting its own entries, or its first writes lose to its own older versions until then.</para>
 /// <para><b>Values</b> are copied on the way in, so callers may reuse their buffers.</para>
 /// </remarks>
@@ -25,12 +26,22 @@ public sealed class Catalog
 {
     private readonly object _gate = new();
     private readonly TimeProvider _time;
+    private readonly CatalogOptions _options;
 
     // Winning stored version per key, with the local time it was stored (the age of a tombstone).
     private readonly Dictionary<(string Table, string Key), Stored> _stored = new();
 
-    // Owners whose entries are kept and merged but not shown (SWIM: dead, not yet left or reaped).
+    // Owners whose entries are kept and merged but not shown (SWIM: dead, not yet left or reaped); with
+    // HideUnknownOwners, the opposite set: owners shown (SWIM: alive or suspect). See IsHiddenLocked.
     private readonly HashSet<string> _hidden = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _shown = new(StringComparer.Ordinal);
+
+    // Keys of the live stored entries of each owner: hiding, showing and removing an owner cost O(its entries), not O(catalog).
+    private readonly Dictionary<string, HashSet<(string Table, string Key)>> _liveByOwner = new(StringComparer.Ordinal);
+
+    // Keys of stored tombstones, and their count per table: reaping costs O(tombstones), the metric O(1).
+    private readonly HashSet<(string Table, string Key)> _tombstones = new();
+    private readonly Dictionary<string, int> _tombstonesPerTable = new(StringComparer.Ordinal);
 
     // The visible view, immutable so that Snapshot() is O(1) and watchers can hold it without copying.
     private ImmutableDictionary<(string Table, string Key), CatalogEntry> _visible = ImmutableDictionary<(string Table, string Key), CatalogEntry>.Empty;
@@ -49,14 +60,18 @@ public sealed class Catalog
     public Catalog(string localNode) : this(localNode, TimeProvider.System) { }
 
     /// <param name="localNode">Owner of local writes.</param>
-    /// <param name="time">Stamps the local time at which each version is stored; tombstone age for <see cref="ReapTombstones(TimeSpan)"/>.</param>
-    public Catalog(string localNode, TimeProvider time)
+    /// <param name="time">Deletion times of local deletes, and the local time each version is stored (tombstone expiry).</param>
+    /// <param name="options">Tombstone lifetime, owner visibility, Lamport bounds; defaults if null.</param>
+    public Catalog(string localNode, TimeProvider time, CatalogOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(localNode);
         ArgumentNullException.ThrowIfNull(time);
         LocalNode = localNode;
         _time = time;
+        _options = options ?? new CatalogOptions();
     }
+
+    public CatalogOptions Options => _options;
 
     /// <summary>Owner of every local write.</summary>
     public string LocalNode { get; }
@@ -74,7 +89,7 @@ public sealed class Catalog
         CheckKey(table, key);
         lock (_gate)
         {
-            var entry = new CatalogEntry(table, key, LocalNode, ++_clock, false, value.ToArray());
+            var entry = new CatalogEntry(table, key, LocalNode, NextLamport(), false, value.ToArray());
             Store(entry);
             return entry;
         }
@@ -89,7 +104,10 @@ public sealed class Catalog
         lock (_gate)
         {
             if (!_stored.TryGetValue((table, key), out var s) || s.Entry.Tombstone) return null;
-            var tombstone = new CatalogEntry(table, key, LocalNode, ++_clock, true, ReadOnlyMemory<byte>.Empty);
+            var tombstone = new CatalogEntry(table, key, LocalNode, NextLamport(), true, ReadOnlyMemory<byte>.Empty)
+            {
+                DeletedAt = CatalogEntry.WireTime(_time.GetUtcNow()),
+            };
             Store(tombstone);
             return tombstone;
         }
@@ -101,20 +119,44 @@ public sealed class Catalog
 
     /// <summary>Merges a remote version: it replaces the stored one if it wins by <see cref="CatalogOrder"/>.
     /// Entries owned by <see cref="LocalNode"/> are merged like any other (they may be this node's own
-    /// versions from before a restart). Always advances <see cref="Clock"/> to at least remote.Lamport.</summary>
-    /// <exception cref="ArgumentException">Empty table, key or owner; a tombstone with a value; Lamport = ulong.MaxValue (would stop the clock).</exception>
-    public MergeOutcome MergeEntry(CatalogEntry remote)
+    /// versions from before a restart). Advances <see cref="Clock"/> to at least remote.Lamport, unless refused.</summary>
+    /// <remarks>Refused without any effect: a Lamport time that leads the clock by more than
+    /// <see cref="CatalogOptions.MaxLamportLead"/> or reaches <see cref="CatalogOptions.LamportCeiling"/>
+    /// (<see cref="MergeOutcome.TooFarAhead"/>). A tombstone whose lifetime has passed is not stored
+    /// (<see cref="MergeOutcome.Expired"/>), but still removes an older live version of its key. A tombstone
+    /// without a deletion time (from a peer of the previous release) ages from when this catalog stored it.</remarks>
+    /// <exception cref="ArgumentException">Empty table, key or owner; a tombstone with a value.</exception>
+    public MergeOutcome MergeEntry(CatalogEntry remote) => MergeEntry(remote, trusted: false);
+
+    /// <summary>As <see cref="MergeEntry(CatalogEntry)"/>; <paramref name="trusted"/> lifts the lead bound (not the
+    /// ceiling) for state this node chose to adopt: its own saved state, and the full state of the peer it joins
+    /// through, so a new or restarted node can take up a cluster whose clock is far ahead of zero.</summary>
+    public MergeOutcome MergeEntry(CatalogEntry remote, bool trusted)
     {
         ArgumentNullException.ThrowIfNull(remote);
         CheckKey(remote.Table, remote.Key);
         ArgumentException.ThrowIfNullOrEmpty(remote.Owner, nameof(remote));
         if (remote.Tombstone && !remote.Value.IsEmpty) throw new ArgumentException($"tombstone for {remote.Table}/{remote.Key} carries a value", nameof(remote));
-        if (remote.Lamport == ulong.MaxValue) throw new ArgumentException($"Lamport time of {remote.Table}/{remote.Key} is ulong.MaxValue", nameof(remote));
+        var now = _time.GetUtcNow();
         lock (_gate)
         {
+            if (remote.Lamport >= CatalogOptions.LamportCeiling
+                || (!trusted && remote.Lamport > _clock && remote.Lamport - _clock > _options.MaxLamportLead))
+                return MergeOutcome.TooFarAhead;
             _clock = Math.Max(_clock, remote.Lamport);
-            if (_stored.TryGetValue((remote.Table, remote.Key), out var s) && CatalogOrder.Compare(remote, s.Entry) <= 0)
-                return MergeOutcome.Stale;
+            var id = (remote.Table, remote.Key);
+            bool has = _stored.TryGetValue(id, out var s);
+            if (has && CatalogOrder.Compare(remote, s.Entry) <= 0) return MergeOutcome.Stale;
+            if (remote.Tombstone && remote.DeletedAt is { } deletedAt)
+            {
+                // Written as a subtraction: a hostile deletion time near DateTimeOffset.MaxValue must not overflow.
+                if (deletedAt < now - _options.TombstoneLifetime)
+                {
+                    // Every node has reaped it or is about to: keep no copy, but let it take down what it deleted.
+                    if (has && !s.Entry.Tombstone) Remove(id, remote);
+                    return MergeOutcome.Expired;
+                }
+            }
             long before = _version;
             Store(remote with { Value = remote.Value.ToArray() });
             return _version != before ? MergeOutcome.Visible : MergeOutcome.Stored;
@@ -187,18 +229,40 @@ public sealed class Catalog
     public void SetNodeHidden(string node, bool hidden)
     {
         ArgumentException.ThrowIfNullOrEmpty(node);
-        lock (_gate)
-        {
-            bool changed = hidden ? _hidden.Add(node) : _hidden.Remove(node);
-            if (!changed) return;
-            foreach (var entry in LiveEntriesOf(node)) Publish(entry);
-        }
+        lock (_gate) SetNodeHiddenLocked(node, hidden);
+    }
+
+    private void SetNodeHiddenLocked(string node, bool hidden)
+    {
+        if (node == LocalNode) return; // our own entries are always shown
+        bool changed = _options.HideUnknownOwners
+            ? (hidden ? _shown.Remove(node) : _shown.Add(node))
+            : (hidden ? _hidden.Add(node) : _hidden.Remove(node));
+        if (!changed) return;
+        foreach (var entry in LiveEntriesOf(node)) Publish(entry);
     }
 
     /// <summary>True if <paramref name="node"/>'s entries are currently hidden.</summary>
     public bool IsNodeHidden(string node)
     {
-        lock (_gate) return _hidden.Contains(node);
+        lock (_gate) return IsHiddenLocked(node);
+    }
+
+    private bool IsHiddenLocked(string owner) =>
+        owner != LocalNode && (_options.HideUnknownOwners ? !_shown.Contains(owner) : _hidden.Contains(owner));
+
+    /// <summary>Every owner other than this node that has live stored entries, and whether it is hidden now:
+    /// what a reaper walks to give every hidden owner a deadline. O(owners).</summary>
+    public IReadOnlyList<(string Owner, bool Hidden)> Owners()
+    {
+        lock (_gate)
+            return _liveByOwner.Keys.Where(o => o != LocalNode).Select(o => (o, IsHiddenLocked(o))).ToList();
+    }
+
+    /// <summary>Stored tombstones per table (discovery_catalog_tombstones{table}).</summary>
+    public IReadOnlyDictionary<string, int> TombstoneCounts()
+    {
+        lock (_gate) return new Dictionary<string, int>(_tombstonesPerTable, StringComparer.Ordinal);
     }
 
     /// <summary>Deletes everything a node owns, for a graceful leave, and clears its hidden flag.</summary>
@@ -215,34 +279,46 @@ public sealed class Catalog
         lock (_gate)
         {
             var live = LiveEntriesOf(node).Where(e => keep is null || !keep(e)).ToList();
+            var deletedAt = CatalogEntry.WireTime(_time.GetUtcNow());
             foreach (var entry in live)
             {
-                var tombstone = entry with { Lamport = entry.Lamport + 1, Tombstone = true, Value = ReadOnlyMemory<byte>.Empty };
+                // Lamport < ceiling, so +1 cannot wrap.
+                var tombstone = entry with { Lamport = entry.Lamport + 1, Tombstone = true, Value = ReadOnlyMemory<byte>.Empty, DeletedAt = deletedAt };
                 _clock = Math.Max(_clock, tombstone.Lamport);
                 Store(tombstone);
             }
-            // Only tombstones and the kept entries remain: the kept ones become visible again, nothing else re-appears.
-            if (_hidden.Contains(node)) SetNodeHidden(node, false);
+            // Only tombstones and the kept entries remain. A node that left is no longer hidden as dead, but it is not
+            // a member either: with HideUnknownOwners it is hidden like any unknown owner (shared tables still show).
+            SetNodeHiddenLocked(node, _options.HideUnknownOwners);
             return live.Count;
         }
     }
 
+    /// <summary>Removes the tombstones whose lifetime (<see cref="CatalogOptions.TombstoneLifetime"/>) has passed.</summary>
+    public int ReapTombstones() => ReapTombstones(_options.TombstoneLifetime, _time.GetUtcNow());
+
     /// <summary>Removes tombstones older than <paramref name="olderThan"/> by the injected clock.</summary>
     public int ReapTombstones(TimeSpan olderThan) => ReapTombstones(olderThan, _time.GetUtcNow());
 
-    /// <summary>Removes tombstones stored more than <paramref name="olderThan"/> before <paramref name="now"/>.</summary>
-    /// <remarks>A tombstone's age is the local time since this catalog stored it (received it or wrote it), not
-    /// anything derived from the writer: Lamport times are not clocks, and nodes' clocks differ. A newer
-    /// tombstone for the same key restarts the age. Reaping never changes the visible view. A peer that was cut
-    /// off for longer than the window can bring back a reaped key's older live version: choose the window longer
-    /// than any partition that should heal cleanly (DESIGN: 30 min).</remarks>
+    /// <summary>Removes tombstones deleted more than <paramref name="olderThan"/> before <paramref name="now"/>.</summary>
+    /// <remarks>A tombstone's age runs from its deletion time, which travels with it, so every node reaps it at
+    /// about the same time and a peer's push-pull cannot hand it back with a fresh age (the merge refuses it once
+    /// expired). A deletion time ahead of this node's clock (a skewed or hostile writer) counts from when this
+    /// catalog stored it instead, so nothing lives longer than one window here. Reaping never changes the visible
+    /// view. A peer cut off for longer than the window can bring back a reaped key's older live version: choose
+    /// the window longer than any partition that should heal cleanly (DESIGN: 30 min). O(tombstones).</remarks>
     public int ReapTombstones(TimeSpan olderThan, DateTimeOffset now)
     {
         lock (_gate)
         {
-            var expired = _stored.Where(kv => kv.Value.Entry.Tombstone && now - kv.Value.StoredAt > olderThan)
-                .Select(kv => kv.Key).ToList();
-            foreach (var key in expired) _stored.Remove(key);
+            var expired = new List<(string, string)>();
+            foreach (var id in _tombstones)
+            {
+                var s = _stored[id];
+                var deleted = s.Entry.DeletedAt is { } d && d < s.StoredAt ? d : s.StoredAt;
+                if (now - deleted > olderThan) expired.Add(id);
+            }
+            foreach (var id in expired) Unindex(id, _stored[id].Entry, removeStored: true);
             return expired.Count;
         }
     }
@@ -250,9 +326,56 @@ public sealed class Catalog
     // Under _gate: store a new winning version and publish its effect on the visible view.
     private void Store(CatalogEntry entry)
     {
-        _stored[(entry.Table, entry.Key)] = new Stored(entry, _time.GetUtcNow());
+        var id = (entry.Table, entry.Key);
+        if (_stored.TryGetValue(id, out var old)) Unindex(id, old.Entry, removeStored: false);
+        _stored[id] = new Stored(entry, _time.GetUtcNow());
         foreach (var watcher in _storedWatchers) watcher.TryWrite(entry);
+        if (entry.Tombstone)
+        {
+            _tombstones.Add(id);
+            _tombstonesPerTable[entry.Table] = _tombstonesPerTable.GetValueOrDefault(entry.Table) + 1;
+        }
+        else
+        {
+            if (!_liveByOwner.TryGetValue(entry.Owner, out var keys)) _liveByOwner[entry.Owner] = keys = new();
+            keys.Add(id);
+        }
         Publish(entry);
+    }
+
+    // Under _gate: an expired tombstone deletes an older live version without being stored itself. Watchers see the
+    // key removed with the tombstone as Current, though it is not stored (Get returns null).
+    private void Remove((string Table, string Key) id, CatalogEntry tombstone)
+    {
+        Unindex(id, _stored[id].Entry, removeStored: true);
+        foreach (var watcher in _storedWatchers) watcher.TryWrite(tombstone); // the key is gone: stored consumers drop it
+        Publish(tombstone);
+    }
+
+    // Under _gate: drop a stored version from the owner and tombstone indexes (and from the store).
+    private void Unindex((string Table, string Key) id, CatalogEntry entry, bool removeStored)
+    {
+        if (entry.Tombstone)
+        {
+            _tombstones.Remove(id);
+            int left = _tombstonesPerTable.GetValueOrDefault(entry.Table) - 1;
+            if (left <= 0) _tombstonesPerTable.Remove(entry.Table);
+            else _tombstonesPerTable[entry.Table] = left;
+        }
+        else if (_liveByOwner.TryGetValue(entry.Owner, out var keys))
+        {
+            keys.Remove(id);
+            if (keys.Count == 0) _liveByOwner.Remove(entry.Owner);
+        }
+        if (removeStored) _stored.Remove(id);
+    }
+
+    // Under _gate: the next local Lamport time. The merge bounds keep the clock below the ceiling; this is the last guard.
+    private ulong NextLamport()
+    {
+        if (_clock + 1 >= CatalogOptions.LamportCeiling)
+            throw new InvalidOperationException($"the catalog's Lamport clock reached its ceiling {CatalogOptions.LamportCeiling}");
+        return ++_clock;
     }
 
     // Under _gate: bring the visible view in line with the stored entry for its key; emit a change if it moved.
@@ -260,7 +383,7 @@ public sealed class Catalog
     {
         var key = (current.Table, current.Key);
         _visible.TryGetValue(key, out var previous);
-        bool hidden = _hidden.Contains(current.Owner);
+        bool hidden = IsHiddenLocked(current.Owner) && _options.SharedTable?.Invoke(current.Table) != true;
         bool live = !current.Tombstone && !hidden;
         if (live)
         {
@@ -277,7 +400,7 @@ public sealed class Catalog
     }
 
     private List<CatalogEntry> LiveEntriesOf(string node) =>
-        _stored.Values.Select(s => s.Entry).Where(e => !e.Tombstone && e.Owner == node).ToList();
+        _liveByOwner.TryGetValue(node, out var keys) ? keys.Select(k => _stored[k].Entry).ToList() : [];
 
     private static void CheckKey(string table, string key)
     {

@@ -5,7 +5,8 @@ public static class CatalogOrder
 {
     /// <summary>Positive if <paramref name="a"/> beats <paramref name="b"/>, negative if it loses, 0 if they are the same version.</summary>
     /// <remarks>Compares Lamport time, then Owner (ordinal), then — only reachable when one node reused a Lamport time,
-    /// e.g. after a restart that lost its clock — tombstone beats value, then the greater Value bytes win.
+    /// e.g. after a restart that lost its clock — tombstone beats value, then the greater Value bytes win, then the earlier deletion time (a leave tombstone
+    /// that several nodes wrote at the same Lamport time, each stamping its own clock).
     /// Being a total order is what makes merge commutative, associative and idempotent.
     /// Table and Key are not compared: callers only compare versions of one key.</remarks>
     public static int Compare(CatalogEntry a, CatalogEntry b)
@@ -16,6 +17,10 @@ public static class CatalogOrder
         if (c != 0) return Math.Sign(c);
         c = a.Tombstone.CompareTo(b.Tombstone);
         if (c != 0) return c;
-        return Math.Sign(a.Value.Span.SequenceCompareTo(b.Value.Span));
+        c = Math.Sign(a.Value.Span.SequenceCompareTo(b.Value.Span));
+        if (c != 0) return c;
+        // Earlier wins; an unknown time (never stored, only compared in tests) loses to a known one.
+        long ta = a.DeletedAt?.ToUnixTimeMilliseconds() ?? long.MaxValue, tb = b.DeletedAt?.ToUnixTimeMilliseconds() ?? long.MaxValue;
+        return Math.Sign(tb.CompareTo(ta));
     }
 }

@@ -153,14 +153,13 @@ public static class RecordCodec
     }
 
     /// <summary>Decodes an endpoint stored under catalog key <paramref name="key"/> (its id), in format 2.x or 1.x.
-    /// A 1.x record must carry the same id as its key; a 2.x record gets the key as its id and empty Netns and Ifname.</summary>
+    /// A 1.x record keeps the id it carries; a 2.x record gets the key as its id and empty Netns and Ifname.</summary>
     public static EndpointRecord DecodeEndpoint(ReadOnlySpan<byte> data, string key)
     {
         var r = new RecordReader(data, nameof(EndpointRecord));
         var (legacy, newer) = ReadEndpointHeader(ref r);
+        // A 1.x record carries its own id; whether it matches the key is the edge's check (EntryValidator).
         string id = legacy ? Convert.ToHexStringLower(r.Bytes(IdBytes, "Id")) : key;
-        if (legacy && !string.Equals(id, key, StringComparison.Ordinal))
-            throw r.Fail($"invalid content: Id {id} does not match its key '{key}'");
         string network = r.String("Network", MaxNameBytes);
         string name = r.String("Name", MaxNameBytes);
         int aliasCount = r.Count("alias count", RecordRules.MaxAliases, 1);
@@ -216,6 +215,13 @@ public static class RecordCodec
         r.End(newer);
         return Checked(ref r, claim, RecordRules.ProblemOf(claim));
     }
+
+    /// <summary>True if this build can decode a record with the version byte of <paramref name="value"/> (its major
+    /// version is one this build reads). A record of an unknown major version (a newer release) is kept opaque:
+    /// stored and passed on, never decoded. An empty or one-byte value counts as readable, so that decoding it
+    /// reports it as truncated.</summary>
+    public static bool IsReadableVersion(ReadOnlySpan<byte> value) =>
+        value.Length < 2 || value[1] >> 4 == Major || (value[0] == TypeEndpoint && value[1] >> 4 == EndpointMajor);
 
     private static RecordWriter Header(byte type)
     {

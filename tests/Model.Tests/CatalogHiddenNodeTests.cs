@@ -115,8 +115,9 @@ public class CatalogHiddenNodeTests
 
         Assert.False(c.IsNodeHidden("h2"));
         Assert.Empty(Drain(watch)); // the entries were already invisible
-        Assert.Equal(new CatalogEntry("ep", "a", "h2", 2, true, ReadOnlyMemory<byte>.Empty), c.Get("ep", "a"));
-        Assert.Equal(new CatalogEntry("ep", "b", "h2", 3, true, ReadOnlyMemory<byte>.Empty), c.Get("ep", "b"));
+        Assert.NotNull(c.Get("ep", "a")!.DeletedAt);
+        Assert.Equal(new CatalogEntry("ep", "a", "h2", 2, true, ReadOnlyMemory<byte>.Empty), c.Get("ep", "a")! with { DeletedAt = null });
+        Assert.Equal(new CatalogEntry("ep", "b", "h2", 3, true, ReadOnlyMemory<byte>.Empty), c.Get("ep", "b")! with { DeletedAt = null });
         Assert.Equal(["c"], c.Snapshot().Entries.Keys.Select(k => k.Key));
     }
 

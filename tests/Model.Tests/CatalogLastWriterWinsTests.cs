@@ -127,7 +127,7 @@ public class CatalogLastWriterWinsTests
     {
         var c = new Catalog("h1");
         Assert.Throws<ArgumentException>(() => c.Merge(new CatalogEntry("ep", "k", "h2", 1, true, new byte[] { 1 })));
-        Assert.Throws<ArgumentException>(() => c.Merge(new CatalogEntry("ep", "k", "h2", ulong.MaxValue, false, new byte[] { 1 })));
+        Assert.Equal(MergeOutcome.TooFarAhead, c.MergeEntry(new CatalogEntry("ep", "k", "h2", ulong.MaxValue, false, new byte[] { 1 })));
         Assert.Throws<ArgumentException>(() => c.Merge(new CatalogEntry("", "k", "h2", 1, false, new byte[] { 1 })));
         Assert.Throws<ArgumentException>(() => c.Merge(new CatalogEntry("ep", "k", "", 1, false, new byte[] { 1 })));
         Assert.Equal(0ul, c.Clock);

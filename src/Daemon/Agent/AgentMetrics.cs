@@ -27,6 +27,9 @@ public static class AgentMetrics
     public static readonly Counter StateSaveErrors = Metrics.CreateCounter(
         "discovery_state_save_errors_total", "Failed background saves of the catalog or members file to the data directory.");
 
+    public static readonly Gauge CatalogTombstones = Metrics.CreateGauge(
+        "discovery_catalog_tombstones", "Stored tombstones by table; bounded by the delete rate times the reap window.", "table");
+
     public static readonly Gauge Ready = Metrics.CreateGauge("discovery_ready", "1 once the agent has reconciled and serves its API.");
 
     public static readonly Gauge CatalogEntries = Metrics.CreateGauge(
@@ -66,6 +69,10 @@ public static class AgentMetrics
     {
         var snap = catalog.Snapshot().Entries.Values;
         SetAll(CatalogEntries, snap.GroupBy(e => e.Table).ToDictionary(g => g.Key, g => g.Count()));
+        // Every known table has a series, 0 included, so alerts and panels see it before the first delete.
+        var tombstones = new Dictionary<string, int> { [Tables.Networks] = 0, [Tables.Endpoints] = 0, [Tables.Blocks] = 0 };
+        foreach (var (table, n) in catalog.TombstoneCounts()) tombstones[table] = n;
+        SetAll(CatalogTombstones, tombstones);
         Networks.Set(Overlay.CatalogReader.Networks(snap).Count());
         SetAll(Endpoints, Overlay.CatalogReader.Endpoints(snap).GroupBy(e => e.Network).ToDictionary(g => g.Key, g => g.Count()));
     }

@@ -30,14 +30,20 @@ public static class AgentRunner
 
         Directory.CreateDirectory(cfg.DataDir);
         using var instance = AgentLock.Acquire(cfg.DataDir);
-        var catalog = new Catalog(cfg.Node);
-        using var state = StateLog.Open(cfg.DataDir, catalog, log, out var loaded);
-        // What peers wrote is shown again only once gossip says their node is alive: a node that died while this
-        // agent was down must not come back into DNS or vxlan0 from the saved view.
-        var others = catalog.AllEntries().Select(e => e.Owner).Where(o => o != cfg.Node).Distinct().ToList();
-        foreach (var owner in others) catalog.SetNodeHidden(owner, true);
+        var reapWindow = TimeSpan.FromSeconds(cfg.ReapWindowSeconds);
+        // An owner's entries are shown only while gossip reports it alive or suspect: what peers wrote, loaded from
+        // disk or learned from a third node, stays hidden until the owner itself is seen, and is reaped if it never is.
+        var catalog = new Catalog(cfg.Node, TimeProvider.System, new CatalogOptions
+        {
+            TombstoneLifetime = reapWindow,
+            HideUnknownOwners = true,
+            // A network outlives the node that created it: other hosts' containers are on it.
+            SharedTable = t => t == Tables.Networks,
+        });
+        using var state = StateLog.Open(cfg.DataDir, catalog, log, reapWindow, out var loaded);
+        var others = catalog.Owners().Count;
         log.LogInformation("node {Node}: {Entries} entries loaded from {Path}; {Owners} other owners hidden until seen alive",
-            cfg.Node, loaded, state.Path, others.Count);
+            cfg.Node, loaded, state.Path, others);
         AgentMetrics.Install(catalog);
 
         EndpointFormatPolicy? endpointFormat = null;
@@ -63,9 +69,9 @@ public static class AgentRunner
         var membersFile = new MembersFile(cfg.DataDir);
         await using var replicator = new CatalogReplicator(catalog, new CatalogReplicationOptions
         {
-            ReapWindow = TimeSpan.FromSeconds(cfg.ReapWindowSeconds),
-            // Our own endpoint coming back from peers (we restarted, or they reaped us) is real only if its veth still is.
-            KeepOwnEntry = e => e.Table != Tables.Endpoints || overlay.IsLocalEndpointIntact(e),
+            ReapWindow = reapWindow,
+            // Checked often enough that nothing outlives the window by more than a tenth of it (at most a minute).
+            ReapInterval = TimeSpan.FromSeconds(Math.Clamp(reapWindow.TotalSeconds / 10, 1, 60)),
             // A network outlives the node that created it: other hosts' containers are on it.
             KeepOnLeave = e => e.Table == Tables.Networks,
         }, TimeProvider.System, loggerFactory.CreateLogger<CatalogReplicator>());
@@ -83,7 +89,7 @@ public static class AgentRunner
             EncryptKeys = keyringFile.Initial(cfg.Encrypt),
             Tags = AgentTags.For(advertise),
         }, application: replicator, listener: replicator, loggers: loggerFactory);
-        using var gossipMetrics = new GossipPrometheus(gossip, Prometheus.Metrics.DefaultRegistry);
+        using var gossipMetrics = new GossipPrometheus(gossip, Prometheus.Metrics.DefaultRegistry, replicator);
         endpointFormat = new EndpointFormatPolicy(() => gossip.Members, TimeProvider.System);
         try { gossip.Start(); }
         catch (System.Net.Sockets.SocketException ex) { throw new ConfigException($"cannot bind gossip to {cfg.Bind}: {ex.Message}"); }

@@ -43,6 +43,7 @@ public sealed class StateLog : IEndpointPlaces, IDisposable
     private CatalogStoredWatch? _watch;
     private FileStream? _file;
     private long _liveBytes;
+    private TimeSpan? _reapWindow;
 
     private StateLog(string dataDir, Catalog catalog, ILogger log)
     {
@@ -59,9 +60,12 @@ public sealed class StateLog : IEndpointPlaces, IDisposable
     /// <summary>Opens the state of <paramref name="dataDir"/>: merges what it holds into <paramref name="catalog"/>
     /// (a missing log is a first start, or an upgrade from catalog.json) and from then on records every change.</summary>
     /// <exception cref="ConfigException">The log or the old catalog.json is damaged, or belongs to another node.</exception>
-    public static StateLog Open(string dataDir, Catalog catalog, ILogger log, out int loaded)
+    /// <param name="reapWindow">If the log was last written longer ago than this, only this node's own entries are
+    /// loaded (not networks, which are the cluster's): whatever peers deleted meanwhile had its tombstone reaped
+    /// everywhere, so a saved copy of a peer's entry could come back to life. Gossip brings the current state instead.</param>
+    public static StateLog Open(string dataDir, Catalog catalog, ILogger log, TimeSpan? reapWindow, out int loaded)
     {
-        var state = new StateLog(dataDir, catalog, log);
+        var state = new StateLog(dataDir, catalog, log) { _reapWindow = reapWindow };
         loaded = state.Load();
         return state;
     }
@@ -97,7 +101,8 @@ public sealed class StateLog : IEndpointPlaces, IDisposable
     {
         lock (_gate)
         {
-            FlushLocked();
+            // Nothing to append still marks the log as current: its time says when this agent last ran (see Open).
+            if (!FlushLocked()) File.SetLastWriteTimeUtc(Path, DateTime.UtcNow);
             if (_file!.Length > CompactionFactor * Math.Max(_liveBytes, MinCompactionBytes)) Compact();
         }
     }
@@ -112,15 +117,17 @@ public sealed class StateLog : IEndpointPlaces, IDisposable
         }
     }
 
-    private void FlushLocked()
+    // Returns whether anything was written.
+    private bool FlushLocked()
     {
         var w = new ArrayBufferWriter<byte>(256);
         while (_watch!.Changes.TryRead(out var e)) StateLogCodec.Append(w, new StateRecord.Entry(e));
         foreach (var p in _pendingPlaces) StateLogCodec.Append(w, p);
         _pendingPlaces.Clear();
-        if (w.WrittenCount == 0) return;
+        if (w.WrittenCount == 0) return false;
         _file!.Write(w.WrittenSpan);
         _file.Flush(flushToDisk: true);
+        return true;
     }
 
     private int Load()
@@ -132,7 +139,7 @@ public sealed class StateLog : IEndpointPlaces, IDisposable
             else
             {
                 var legacy = new CatalogFile(System.IO.Path.GetDirectoryName(Path)!);
-                loaded = legacy.Load(_catalog);
+                loaded = legacy.Load(_catalog, _reapWindow);
                 AdoptLegacyPlaces();
                 _watch = _catalog.WatchStored();
                 Compact();
@@ -152,6 +159,8 @@ public sealed class StateLog : IEndpointPlaces, IDisposable
 
     private int Replay()
     {
+        var savedAt = new DateTimeOffset(File.GetLastWriteTimeUtc(Path), TimeSpan.Zero);
+        bool stale = _reapWindow is { } window && DateTimeOffset.UtcNow - savedAt > window;
         byte[] bytes = File.ReadAllBytes(Path);
         var scan = StateLogCodec.Scan(bytes);
         if (scan.Corruption is not null) throw Corrupt(scan.Corruption);
@@ -174,7 +183,10 @@ public sealed class StateLog : IEndpointPlaces, IDisposable
             switch (record)
             {
                 case StateRecord.Entry { Value: var e }:
-                    try { _catalog.MergeEntry(e); }
+                    // Stale: only what this node alone decides about; networks are the cluster's, and it relearns them.
+                    if (stale && (e.Owner != _catalog.LocalNode || e.Table == Tables.Networks)) break;
+                    // Trusted: our own saved state restores the clock, however far it is from zero.
+                    try { _catalog.MergeEntry(e, trusted: true); }
                     catch (ArgumentException ex) { throw Corrupt($"entry {e.Table}/{e.Key} is invalid: {ex.Message}"); }
                     entries++;
                     break;

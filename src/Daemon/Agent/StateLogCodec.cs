@@ -50,11 +50,17 @@ public static class StateLogCodec
                 String(payload, e.Table);
                 String(payload, e.Key);
                 String(payload, e.Owner);
+                // Flags: bit 0 tombstone, bit 1 a deletion time (i64 LE Unix ms) follows the value.
                 Span<byte> fixedPart = stackalloc byte[9];
                 BinaryPrimitives.WriteUInt64LittleEndian(fixedPart, e.Lamport);
-                fixedPart[8] = e.Tombstone ? (byte)1 : (byte)0;
+                fixedPart[8] = (byte)((e.Tombstone ? 1 : 0) | (e.DeletedAt is null ? 0 : 2));
                 payload.Write(fixedPart);
                 Bytes(payload, e.Value.Span);
+                if (e.DeletedAt is { } deletedAt)
+                {
+                    BinaryPrimitives.WriteInt64LittleEndian(payload.GetSpan(8), deletedAt.ToUnixTimeMilliseconds());
+                    payload.Advance(8);
+                }
                 break;
             case StateRecord.PlaceSet p:
                 payload.Write([KindPlaceSet]);
@@ -129,8 +135,16 @@ public static class StateLogCodec
         if (r.String() is not { Length: > 0 } table || r.String() is not { Length: > 0 } key || r.String() is not { Length: > 0 } owner) return null;
         if (!r.Fixed(9, out var f)) return null;
         ulong lamport = BinaryPrimitives.ReadUInt64LittleEndian(f);
-        if (f[8] > 1 || r.Bytes() is not { } value) return null;
-        return new StateRecord.Entry(new CatalogEntry(table, key, owner, lamport, f[8] == 1, value));
+        if (f[8] > 3 || r.Bytes() is not { } value) return null;
+        DateTimeOffset? deletedAt = null;
+        if ((f[8] & 2) != 0)
+        {
+            if (!r.Fixed(8, out var t)) return null;
+            long ms = BinaryPrimitives.ReadInt64LittleEndian(t);
+            if (ms < 0 || ms > DateTimeOffset.MaxValue.ToUnixTimeMilliseconds()) return null;
+            deletedAt = DateTimeOffset.FromUnixTimeMilliseconds(ms);
+        }
+        return new StateRecord.Entry(new CatalogEntry(table, key, owner, lamport, (f[8] & 1) != 0, value) { DeletedAt = deletedAt });
     }
 
     private static void String(ArrayBufferWriter<byte> w, string s) => Bytes(w, Encoding.UTF8.GetBytes(s));

@@ -397,6 +397,9 @@ public sealed partial class SwimNode
     [LoggerMessage(Level = LogLevel.Debug, Message = "malformed gossip input from {From}: {Error}")]
     private partial void LogMalformed(IPEndPoint from, string error);
 
+    [LoggerMessage(Level = LogLevel.Debug, Message = "handling gossip input from {From} failed: {Error} ({Suppressed} similar lines suppressed before this one)")]
+    private partial void LogHandlerFailed(IPEndPoint from, string error, long suppressed);
+
     [LoggerMessage(Level = LogLevel.Debug, Message = "unsupported message type {Type}")]
     private partial void LogUnsupported(byte type);
 

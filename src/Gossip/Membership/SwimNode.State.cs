@@ -12,7 +12,9 @@ public sealed partial class SwimNode
         bool isLocal = a.Node == _o.Name;
         // A queued alive about us must not undo a leave in progress.
         if (_leaving && isLocal) return;
-        if (a.Addr is not { Length: 4 or 16 }) { _metrics.MalformedInput(); return; }
+        // A member needs a name: every layer above keys on it (found by the live fuzz run: a nameless node's death
+        // reached the catalog as an empty owner).
+        if (a.Addr is not { Length: 4 or 16 } || string.IsNullOrEmpty(a.Node)) { _metrics.MalformedInput(); return; }
         if (a.Vsn is { Length: >= 3 } v && (v[0] == 0 || v[1] == 0 || v[0] > v[1]))
         {
             LogBadVersion(a.Node);

@@ -24,6 +24,7 @@ public sealed partial class SwimNode : IGossipTransportHandler, IAsyncDisposable
     private readonly IMembershipListener? _listener;
     private readonly Keyring _keyring;
     private readonly ILogger _log;
+    private readonly Observability.LogRateLimit _logLimit;
     private readonly object _gate = new();
     private readonly object _eventGate = new();
 
@@ -72,6 +73,7 @@ public sealed partial class SwimNode : IGossipTransportHandler, IAsyncDisposable
         _listener = listener;
         _keyring = keyring ?? new Keyring();
         _log = logger ?? NullLogger.Instance;
+        _logLimit = new Observability.LogRateLimit(time);
         _health = new LocalHealth(options.AwarenessMaxMultiplier);
         _broadcasts = new BroadcastQueue(options.RetransmitMult, EstimatedNodes);
         _decoder = new PacketDecoder(options.MaxPacketDecompressedBytes);
@@ -283,12 +285,23 @@ public sealed partial class SwimNode : IGossipTransportHandler, IAsyncDisposable
                     _metrics.MalformedInput();
                 LogMalformed(from, e.Message);
             }
+            catch (Exception e)
+            {
+                // No datagram may end the process or leave the receive thread dead: count, log (rate-limited), go on.
+                HandlerFailed(from, e);
+            }
             finally
             {
                 _currentFrom = null;
             }
         }
         FlushEvents();
+    }
+
+    private void HandlerFailed(IPEndPoint from, Exception e)
+    {
+        _metrics.Dropped(DropReason.HandlerError);
+        if (_log.IsEnabled(LogLevel.Debug) && _logLimit.TryAcquire(out var suppressed)) LogHandlerFailed(from, e.ToString(), suppressed);
     }
 
     private sealed class PacketVisitor(SwimNode node) : IPacketVisitor
@@ -471,6 +484,11 @@ public sealed partial class SwimNode : IGossipTransportHandler, IAsyncDisposable
             LogMalformed(from, e.Message);
             return null;
         }
+        catch (Exception e)
+        {
+            HandlerFailed(from, e);
+            return null;
+        }
     }
 
     private byte[] EncodeStream(Action<WireBuffer> encode)
@@ -580,6 +598,12 @@ public sealed partial class SwimNode : IGossipTransportHandler, IAsyncDisposable
             LogMalformed(peer, e.Message);
             return false;
         }
+        catch (Exception e)
+        {
+            _metrics.StreamFailed();
+            HandlerFailed(peer, e);
+            return false;
+        }
     }
 
     // ───────────────────────────── events ─────────────────────────────
@@ -608,11 +632,19 @@ public sealed partial class SwimNode : IGossipTransportHandler, IAsyncDisposable
                 }
                 foreach (var (kind, member) in batch)
                 {
-                    switch (kind)
+                    try
                     {
-                        case EventKind.Join: _listener.OnJoin(member); break;
-                        case EventKind.Leave: _listener.OnLeave(member); break;
-                        case EventKind.Update: _listener.OnUpdate(member); break;
+                        switch (kind)
+                        {
+                            case EventKind.Join: _listener.OnJoin(member); break;
+                            case EventKind.Leave: _listener.OnLeave(member); break;
+                            case EventKind.Update: _listener.OnUpdate(member); break;
+                        }
+                    }
+                    catch (Exception e)
+                    {
+                        // A failing listener must not stop the events after it, nor the receive path that flushed them.
+                        HandlerFailed(member.EndPoint, e);
                     }
                 }
             }

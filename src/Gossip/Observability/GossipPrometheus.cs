@@ -15,6 +15,7 @@ public sealed class GossipPrometheus : IDisposable
     private static readonly MemberState[] States = Enum.GetValues<MemberState>();
 
     private readonly GossipAgent _agent;
+    private readonly Replication.CatalogReplicator? _replicator;
     private readonly Gauge _members;
     private readonly Counter _messages;
     private readonly Counter _bytes;
@@ -26,9 +27,11 @@ public sealed class GossipPrometheus : IDisposable
     private readonly Action<TimeSpan> _onProbe;
 
     /// <param name="registry">Where to register (the Daemon's registry; Metrics.DefaultRegistry if null).</param>
-    public GossipPrometheus(GossipAgent agent, CollectorRegistry? registry = null)
+    /// <param name="replicator">The catalog layer, whose refusals join the packet drops under their own reasons.</param>
+    public GossipPrometheus(GossipAgent agent, CollectorRegistry? registry = null, Replication.CatalogReplicator? replicator = null)
     {
         _agent = agent;
+        _replicator = replicator;
         registry ??= Metrics.DefaultRegistry;
         var f = Metrics.WithCustomRegistry(registry);
         _members = f.CreateGauge("discovery_gossip_members", "Members by state as this agent sees them.", "state");
@@ -38,7 +41,7 @@ public sealed class GossipPrometheus : IDisposable
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0005, 2, 14) });
         _health = f.CreateGauge("discovery_gossip_health_score", "Lifeguard local health score (0 healthy .. 7).");
         _decrypt = f.CreateCounter("discovery_gossip_decrypt_failures_total", "Packets and streams rejected by the keyring: wrong key, plaintext while encrypted, encrypted while not.");
-        _drops = f.CreateCounter("discovery_gossip_dropped_total", "Packets and streams dropped before handling, by reason.", "reason");
+        _drops = f.CreateCounter("discovery_gossip_dropped_total", "Packets, streams and catalog entries dropped, by reason.", "reason");
         _malformed = f.CreateCounter("discovery_gossip_malformed_total", "Messages that failed to parse.");
         _onProbe = rtt => _probe.Observe(rtt.TotalSeconds);
         agent.Metrics.ProbeCompleted += _onProbe;
@@ -61,6 +64,9 @@ public sealed class GossipPrometheus : IDisposable
         _malformed.IncTo(m.Malformed);
         foreach (var r in Enum.GetValues<DropReason>())
             if (r != DropReason.None) _drops.WithLabels(r.ToString().ToLowerInvariant()).IncTo(m.Drops(r));
+        if (_replicator is not null)
+            foreach (var r in Enum.GetValues<Replication.ReplicationDrop>())
+                _drops.WithLabels(Label(r)).IncTo(_replicator.Dropped(r));
         var members = _agent.Members;
         foreach (var s in States)
         {
@@ -68,6 +74,20 @@ public sealed class GossipPrometheus : IDisposable
             _members.WithLabels(label).Set(members.Count(x => x.State == s));
         }
     }
+
+    // The catalog layer's reasons, distinct from the packet layer's (each label has one source: IncTo sets, not adds).
+    private static string Label(Replication.ReplicationDrop reason) => reason switch
+    {
+        Replication.ReplicationDrop.HandoffFull => "catalog_handoff_full",
+        Replication.ReplicationDrop.CatalogMalformed => "catalog_malformed",
+        Replication.ReplicationDrop.RecordInvalid => "catalog_record_invalid",
+        Replication.ReplicationDrop.KeyMismatch => "catalog_key_mismatch",
+        Replication.ReplicationDrop.OwnerMismatch => "catalog_owner_mismatch",
+        Replication.ReplicationDrop.RecordOversized => "catalog_record_oversized",
+        Replication.ReplicationDrop.LamportAhead => "catalog_lamport_ahead",
+        Replication.ReplicationDrop.TombstoneExpired => "catalog_tombstone_expired",
+        _ => "catalog_handler_error",
+    };
 
     public void Dispose() => _agent.Metrics.ProbeCompleted -= _onProbe;
 }

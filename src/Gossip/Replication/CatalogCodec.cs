@@ -9,8 +9,12 @@ namespace Discovery.Gossip.Replication;
 /// Catalog entries on the gossip wire. A user message is <c>[0x20][entry]</c>, or <c>[0x22][origin time][entry]</c>
 /// when it carries the Unix milliseconds at which its owner wrote it (for discovery_catalog_convergence_seconds);
 /// push-pull state is <c>[0x21][format 1][count][entry…]</c>. All first bytes lie outside serf's 0–9, so serf ignores them.
-/// An entry: <c>[format 1][flags][table][key][owner][lamport][value]</c>, strings and the value length-prefixed
-/// with LEB128 varints. Record values are already versioned by the Model's RecordCodec; this adds only the envelope.
+/// An entry, format 1 (the previous release): <c>[1][flags][table][key][owner][lamport][value]</c>; format 2:
+/// <c>[2][flags][table][key][owner][lamport][deleted-at ms, if flagged][value]</c>, where a key of lower-case hex
+/// digits travels as its raw bytes (an endpoint id: 32 bytes instead of 64) and a tombstone carries its deletion time.
+/// Strings and the value are length-prefixed with LEB128 varints. Both formats are read; which one is written is the
+/// caller's choice (<see cref="EntryFormat"/>): format 1 while a peer of the previous release is in the mesh.
+/// Record values are already versioned by the Model's RecordCodec; this adds only the envelope.
 /// </summary>
 public static class CatalogCodec
 {
@@ -20,13 +24,17 @@ public static class CatalogCodec
 
     public static bool IsEntryMessage(ReadOnlySpan<byte> message) =>
         !message.IsEmpty && (message[0] == EntryMessage || message[0] == TimedEntryMessage);
+    /// <summary>The state message's own header format (unchanged: each entry carries its format byte).</summary>
     public const byte Format = 1;
     private const byte TombstoneFlag = 1;
+    private const byte HexKeyFlag = 2;        // format 2: the key is lower-case hex, sent as raw bytes
+    private const byte DeletedAtFlag = 4;     // format 2: a tombstone's deletion time follows the Lamport time
+    private const int MaxHexKeyBytes = 64;    // raw bytes; longer hex keys travel as text
 
     /// <summary>Longest table, key or owner accepted: far above any real name, far below a hostile one.</summary>
     public const int MaxNameBytes = 1024;
 
-    public static byte[] EncodeEntryMessage(CatalogEntry entry, DateTimeOffset? origin = null)
+    public static byte[] EncodeEntryMessage(CatalogEntry entry, DateTimeOffset? origin = null, EntryFormat format = EntryFormat.Current)
     {
         using var b = new WireBuffer(64 + entry.Value.Length);
         if (origin is { } at)
@@ -35,17 +43,17 @@ public static class CatalogCodec
             WriteVarint(b, (ulong)Math.Max(0, at.ToUnixTimeMilliseconds()));
         }
         else b.WriteByte(EntryMessage);
-        WriteEntry(b, entry);
+        WriteEntry(b, entry, format);
         return b.ToArray();
     }
 
-    public static byte[] EncodeState(IReadOnlyCollection<CatalogEntry> entries)
+    public static byte[] EncodeState(IReadOnlyCollection<CatalogEntry> entries, EntryFormat format = EntryFormat.Current)
     {
         using var b = new WireBuffer(64 + entries.Count * 128);
         b.WriteByte(StateMessage);
         b.WriteByte(Format);
         WriteVarint(b, (ulong)entries.Count);
-        foreach (var e in entries) WriteEntry(b, e);
+        foreach (var e in entries) WriteEntry(b, e, format);
         return b.ToArray();
     }
 
@@ -83,29 +91,77 @@ public static class CatalogCodec
         return list;
     }
 
-    private static void WriteEntry(WireBuffer b, CatalogEntry e)
+    internal static void WriteEntry(WireBuffer b, CatalogEntry e, EntryFormat format)
     {
-        b.WriteByte(Format);
-        b.WriteByte(e.Tombstone ? TombstoneFlag : (byte)0);
+        if (format == EntryFormat.Legacy)
+        {
+            b.WriteByte((byte)EntryFormat.Legacy);
+            b.WriteByte(e.Tombstone ? TombstoneFlag : (byte)0);
+            WriteString(b, e.Table);
+            WriteString(b, e.Key);
+            WriteString(b, e.Owner);
+            WriteVarint(b, e.Lamport);
+            WriteVarint(b, (ulong)e.Value.Length);
+            b.Write(e.Value.Span);
+            return;
+        }
+        bool hexKey = IsHexKey(e.Key);
+        bool deletedAt = e.Tombstone && e.DeletedAt is not null;
+        b.WriteByte((byte)EntryFormat.Current);
+        b.WriteByte((byte)((e.Tombstone ? TombstoneFlag : 0) | (hexKey ? HexKeyFlag : 0) | (deletedAt ? DeletedAtFlag : 0)));
         WriteString(b, e.Table);
-        WriteString(b, e.Key);
+        if (hexKey)
+        {
+            int n = e.Key.Length / 2;
+            WriteVarint(b, (ulong)n);
+            Convert.FromHexString(e.Key, b.GetSpan(n), out _, out _);
+            b.Advance(n);
+        }
+        else WriteString(b, e.Key);
         WriteString(b, e.Owner);
         WriteVarint(b, e.Lamport);
+        if (deletedAt) WriteVarint(b, (ulong)Math.Max(0, e.DeletedAt!.Value.ToUnixTimeMilliseconds()));
         WriteVarint(b, (ulong)e.Value.Length);
         b.Write(e.Value.Span);
     }
 
-    private static CatalogEntry ReadEntry(ReadOnlySpan<byte> s, ref int pos)
+    // Lower-case hex of whole bytes only, so that decoding gives back the very same key.
+    private static bool IsHexKey(string key)
+    {
+        if (key.Length == 0 || key.Length % 2 != 0 || key.Length > MaxHexKeyBytes * 2) return false;
+        foreach (var c in key) if (c is not (>= '0' and <= '9' or >= 'a' and <= 'f')) return false;
+        return true;
+    }
+
+    internal static CatalogEntry ReadEntry(ReadOnlySpan<byte> s, ref int pos)
     {
         if (s.Length - pos < 2) throw Truncated();
         byte format = s[pos++];
-        if (format != Format) throw new WireFormatException($"catalog: unknown entry format {format}");
+        if (format is not ((byte)EntryFormat.Legacy or (byte)EntryFormat.Current)) throw new WireFormatException($"catalog: unknown entry format {format}");
         byte flags = s[pos++];
-        if ((flags & ~TombstoneFlag) != 0) throw new WireFormatException($"catalog: unknown entry flags {flags}");
+        byte known = format == (byte)EntryFormat.Legacy ? TombstoneFlag : (byte)(TombstoneFlag | HexKeyFlag | DeletedAtFlag);
+        if ((flags & ~known) != 0) throw new WireFormatException($"catalog: unknown entry flags {flags}");
         string table = ReadString(s, ref pos);
-        string key = ReadString(s, ref pos);
+        string key;
+        if ((flags & HexKeyFlag) != 0)
+        {
+            ulong n = ReadVarint(s, ref pos);
+            if (n == 0 || n > MaxHexKeyBytes) throw new WireFormatException($"catalog: hex key of {n} bytes");
+            if (n > (ulong)(s.Length - pos)) throw Truncated();
+            key = Convert.ToHexStringLower(s.Slice(pos, (int)n));
+            pos += (int)n;
+        }
+        else key = ReadString(s, ref pos);
         string owner = ReadString(s, ref pos);
         ulong lamport = ReadVarint(s, ref pos);
+        DateTimeOffset? deletedAt = null;
+        if ((flags & DeletedAtFlag) != 0)
+        {
+            if ((flags & TombstoneFlag) == 0) throw new WireFormatException("catalog: a deletion time on a live entry");
+            ulong ms = ReadVarint(s, ref pos);
+            if (ms > (ulong)DateTimeOffset.MaxValue.ToUnixTimeMilliseconds()) throw new WireFormatException($"catalog: deletion time {ms} ms is out of range");
+            deletedAt = DateTimeOffset.FromUnixTimeMilliseconds((long)ms);
+        }
         ulong len = ReadVarint(s, ref pos);
         if (len > (ulong)(s.Length - pos)) throw Truncated();
         var value = s.Slice(pos, (int)len).ToArray();
@@ -113,8 +169,7 @@ public static class CatalogCodec
         bool tombstone = (flags & TombstoneFlag) != 0;
         if (table.Length == 0 || key.Length == 0 || owner.Length == 0) throw new WireFormatException("catalog: empty table, key or owner");
         if (tombstone && value.Length > 0) throw new WireFormatException("catalog: tombstone with a value");
-        if (lamport == ulong.MaxValue) throw new WireFormatException("catalog: Lamport time at its maximum");
-        return new CatalogEntry(table, key, owner, lamport, tombstone, value);
+        return new CatalogEntry(table, key, owner, lamport, tombstone, value) { DeletedAt = deletedAt };
     }
 
     private static void WriteString(WireBuffer b, string s)
@@ -161,4 +216,13 @@ public static class CatalogCodec
     }
 
     private static WireFormatException Truncated() => new("catalog: truncated", WireError.Truncated);
+}
+
+/// <summary>The catalog entry envelope written on the wire.</summary>
+public enum EntryFormat : byte
+{
+    /// <summary>Format 1: what the previous release reads (no deletion times, hex keys as text).</summary>
+    Legacy = 1,
+    /// <summary>Format 2: raw hex keys and tombstone deletion times.</summary>
+    Current = 2,
 }

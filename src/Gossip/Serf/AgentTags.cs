@@ -15,7 +15,7 @@ public static class AgentTags
     public const string ProtocolVersion = "dv";
 
     public const string DiscoveryRole = "discovery";
-    /// <summary>2: endpoint records 2.0 (no id, no local bookkeeping). 1: the previous release, reads endpoint records 1.x only.</summary>
+    /// <summary>2: catalog entry format 2 (raw hex keys, tombstone deletion times). Agents of version 1 read only format 1.</summary>
     public const int CurrentProtocolVersion = 2;
 
     public static Dictionary<string, string> For(IPAddress vtep, int protocolVersion = CurrentProtocolVersion) => new(StringComparer.Ordinal)
@@ -28,9 +28,9 @@ public static class AgentTags
     /// <summary>True for members that are Discovery agents (as opposed to plain serf agents in the same mesh).</summary>
     public static bool IsDiscoveryAgent(Member member) => member.Tags.TryGetValue(Role, out var r) && r == DiscoveryRole;
 
-    /// <summary>The Discovery protocol version a member announces; 1 when it announces none (the earliest releases).</summary>
+    /// <summary>The protocol version an agent announces; 1 if it announces none or garbage (the oldest we speak).</summary>
     public static int ProtocolVersionOf(Member member) =>
-        member.Tags.TryGetValue(ProtocolVersion, out var v) && int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : 1;
+        member.Tags.TryGetValue(ProtocolVersion, out var v) && int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : 1;
 
     public static IPAddress? VtepOf(Member member) =>
         member.Tags.TryGetValue(Vtep, out var v) && IPAddress.TryParse(v, out var ip) ? ip : null;

@@ -27,7 +27,7 @@ public sealed partial class NetTransport : IGossipTransport
     private Thread? _udpThread;
     private Task? _acceptLoop;
     private IGossipTransportHandler? _handler;
-    private long _sendErrors, _acceptErrors;
+    private long _sendErrors, _acceptErrors, _handlerErrors;
 
     /// <param name="bind">Address and port for both UDP and TCP; port 0 picks a free port (tests).</param>
     /// <param name="maxStreamBytes">Largest inbound stream message (memberlist maxPushStateBytes).</param>
@@ -44,6 +44,9 @@ public sealed partial class NetTransport : IGossipTransport
 
     /// <summary>Datagrams the kernel refused to send (unreachable, buffer full).</summary>
     public long SendErrors => Interlocked.Read(ref _sendErrors);
+
+    /// <summary>Inbound packets or streams whose handler threw past the node's own guards.</summary>
+    public long HandlerErrors => Interlocked.Read(ref _handlerErrors);
 
     public long AcceptErrors => Interlocked.Read(ref _acceptErrors);
 
@@ -99,7 +102,13 @@ public sealed partial class NetTransport : IGossipTransport
             if (n < 1) continue;
             var from = (IPEndPoint)new IPEndPoint(IPAddress.Any, 0).Create(address);
             if (from.Address.IsIPv4MappedToIPv6) from = new IPEndPoint(from.Address.MapToIPv4(), from.Port);
-            _handler?.OnPacket(buffer.AsSpan(0, n), from);
+            try { _handler?.OnPacket(buffer.AsSpan(0, n), from); }
+            catch (Exception e)
+            {
+                // The node catches its own failures; this is the last guard that keeps the only receive thread alive.
+                Interlocked.Increment(ref _handlerErrors);
+                LogHandlerFailed(from, e.Message);
+            }
         }
     }
 
@@ -169,6 +178,11 @@ public sealed partial class NetTransport : IGossipTransport
         catch (Exception e) when (e is SocketException or OperationCanceledException or IOException)
         {
             LogStreamFailed(from, e.Message);
+        }
+        catch (Exception e)
+        {
+            Interlocked.Increment(ref _handlerErrors);
+            LogHandlerFailed(from, e.Message);
         }
     }
 
@@ -272,6 +286,9 @@ public sealed partial class NetTransport : IGossipTransport
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "stream from {From} rejected: {Error}")]
     private partial void LogStreamRejected(IPEndPoint from, string error);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "handling input from {From} failed: {Error}")]
+    private partial void LogHandlerFailed(IPEndPoint from, string error);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "stream from {From} failed: {Error}")]
     private partial void LogStreamFailed(IPEndPoint from, string error);

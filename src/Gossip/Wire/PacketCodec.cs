@@ -19,6 +19,8 @@ public enum DropReason
     TooDeep,
     /// <summary>Larger than the configured limit (decompressed size, stream state size).</summary>
     Oversized,
+    /// <summary>Handling it failed in a way no parser anticipated (a bug): caught, so no input can stop the agent.</summary>
+    HandlerError,
 }
 
 /// <summary>Receives each message found in a packet: <paramref name="body"/> is everything after the type byte.</summary>

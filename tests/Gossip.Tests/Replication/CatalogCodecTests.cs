@@ -58,3 +58,49 @@ public class CatalogCodecTests
         Assert.Throws<WireFormatException>(() => CatalogCodec.DecodeState(bomb));
     }
 }
+
+public class CatalogCodecFormatTests
+{
+    private static readonly string HexKey = new('a', 64);
+
+    [Fact]
+    public void Format_2_sends_hex_keys_as_raw_bytes_and_carries_deletion_times()
+    {
+        var live = new CatalogEntry("ep", HexKey, "node-1", 42, false, new byte[] { 1, 2, 3 });
+        var dead = new CatalogEntry("ep", HexKey, "node-1", 43, true, ReadOnlyMemory<byte>.Empty) { DeletedAt = DateTimeOffset.FromUnixTimeMilliseconds(1_795_000_000_123) };
+        foreach (var e in new[] { live, dead })
+        {
+            var current = CatalogCodec.EncodeEntryMessage(e, null, EntryFormat.Current);
+            var legacy = CatalogCodec.EncodeEntryMessage(e, null, EntryFormat.Legacy);
+            Assert.Equal(e, CatalogCodec.DecodeEntryMessage(current));
+            Assert.True(current.Length <= legacy.Length - 32 + (e.Tombstone ? 7 : 0), $"{current.Length} vs {legacy.Length}");
+            Assert.Equal(e with { DeletedAt = null }, CatalogCodec.DecodeEntryMessage(legacy));
+        }
+    }
+
+    [Fact]
+    public void A_key_that_is_not_lower_case_hex_of_whole_bytes_travels_as_text_and_comes_back_the_same()
+    {
+        foreach (var key in new[] { "web", "ABCD", "abc", "net/198.19.1.0/26/h1", "00" })
+        {
+            var e = new CatalogEntry("ep", key, "n", 1, false, new byte[] { 1 });
+            Assert.Equal(e, CatalogCodec.DecodeEntryMessage(CatalogCodec.EncodeEntryMessage(e)));
+        }
+    }
+
+    [Fact]
+    public void Unknown_flags_formats_and_a_deletion_time_on_a_live_entry_are_wire_format_errors()
+    {
+        var e = new CatalogEntry("ep", HexKey, "n", 1, true, ReadOnlyMemory<byte>.Empty) { DeletedAt = DateTimeOffset.UnixEpoch };
+        var m = CatalogCodec.EncodeEntryMessage(e);
+        var badFlags = (byte[])m.Clone(); badFlags[2] |= 0x80;
+        var liveWithTime = (byte[])m.Clone(); liveWithTime[2] &= 0xFE;
+        var badFormat = (byte[])m.Clone(); badFormat[1] = 3;
+        Assert.Throws<WireFormatException>(() => CatalogCodec.DecodeEntryMessage(badFlags));
+        Assert.Throws<WireFormatException>(() => CatalogCodec.DecodeEntryMessage(liveWithTime));
+        Assert.Throws<WireFormatException>(() => CatalogCodec.DecodeEntryMessage(badFormat));
+        var legacyWithTime = CatalogCodec.EncodeEntryMessage(e, null, EntryFormat.Legacy);
+        legacyWithTime[2] |= 4; // format 1 knows no deletion-time flag
+        Assert.Throws<WireFormatException>(() => CatalogCodec.DecodeEntryMessage(legacyWithTime));
+    }
+}

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Discovery.Gossip.Membership;
@@ -7,6 +6,7 @@ using Discovery.Gossip.Observability;
 using Discovery.Gossip.Replication;
 using Discovery.Gossip.Wire;
 using Discovery.Model;
+using Discovery.Testing;
 using Prometheus;
 using Xunit;
 
@@ -28,17 +28,6 @@ public class NetTransportTests
         LeavePropagateDelay = TimeSpan.FromMilliseconds(100),
     }, app, listener);
 
-    private static async Task<bool> Eventually(Func<bool> condition, TimeSpan limit)
-    {
-        var sw = Stopwatch.StartNew();
-        while (sw.Elapsed < limit)
-        {
-            if (condition()) return true;
-            await Task.Delay(50);
-        }
-        return condition();
-    }
-
     [Fact]
     public async Task Two_encrypted_agents_join_replicate_a_catalog_and_export_metrics()
     {
@@ -51,14 +40,16 @@ public class NetTransportTests
         await using var b = Agent("b", rb, rb, a.Node.AdvertisedEndPoint.ToString());
         b.Start();
         await b.WhenJoined;
-        Assert.True(await Eventually(() => a.Members.Count(m => m.State == MemberState.Alive) == 2, TimeSpan.FromSeconds(10)));
+        Assert.True(await Eventually.True(() => a.Members.Count(m => m.State == MemberState.Alive) == 2, TimeSpan.FromSeconds(10)));
 
-        ca.Put(Tables.Endpoints, "x", new byte[] { 1, 2 });
-        Assert.True(await Eventually(() => cb.Snapshot().Entries.ContainsKey((Tables.Endpoints, "x")), TimeSpan.FromSeconds(10)));
+        Replication.TestEndpoints.Put(ca, "x");
+        Assert.True(await Eventually.True(() => Replication.TestEndpoints.Has(cb.Snapshot(), "x"), TimeSpan.FromSeconds(10)));
 
         var registry = Metrics.NewCustomRegistry();
+        long succeeded = a.Metrics.Probes - a.Metrics.ProbeFailures;
         using var exporter = new GossipPrometheus(a, registry);
-        await Task.Delay(1500); // a probe round or two
+        // A probe of b succeeded while the exporter was listening, so the probe histogram has a sample.
+        await Eventually.Until(() => a.Metrics.Probes - a.Metrics.ProbeFailures > succeeded, TimeSpan.FromSeconds(10), "a probe of b succeeding after the exporter started");
         using var s = new MemoryStream();
         await registry.CollectAndExportAsTextAsync(s);
         var text = System.Text.Encoding.UTF8.GetString(s.ToArray());
@@ -74,9 +65,9 @@ public class NetTransportTests
         await using var b = Agent("b", null, null, a.Node.AdvertisedEndPoint.ToString());
         b.Start();
         await b.WhenJoined;
-        Assert.True(await Eventually(() => a.Members.Any(m => m.Name == "b" && m.State == MemberState.Alive), TimeSpan.FromSeconds(10)));
+        Assert.True(await Eventually.True(() => a.Members.Any(m => m.Name == "b" && m.State == MemberState.Alive), TimeSpan.FromSeconds(10)));
         await b.LeaveAsync();
-        Assert.True(await Eventually(() => a.Members.Any(m => m.Name == "b" && m.State == MemberState.Left), TimeSpan.FromSeconds(10)));
+        Assert.True(await Eventually.True(() => a.Members.Any(m => m.Name == "b" && m.State == MemberState.Left), TimeSpan.FromSeconds(10)));
     }
 
     [Fact]
@@ -105,8 +96,8 @@ public class NetTransportTests
             int n = await tcp.GetStream().ReadAsync(buf); // the agent closes on us
             Assert.Equal(0, n);
         }
-        Assert.True(await Eventually(() => a.Metrics.DecryptFailures + a.Metrics.Malformed >= 150, TimeSpan.FromSeconds(5)), $"decrypt {a.Metrics.DecryptFailures}, malformed {a.Metrics.Malformed}");
-        Assert.True(await Eventually(() => a.Metrics.Drops(DropReason.Oversized) == 1, TimeSpan.FromSeconds(5)));
+        Assert.True(await Eventually.True(() => a.Metrics.DecryptFailures + a.Metrics.Malformed >= 150, TimeSpan.FromSeconds(5)), $"decrypt {a.Metrics.DecryptFailures}, malformed {a.Metrics.Malformed}");
+        Assert.True(await Eventually.True(() => a.Metrics.Drops(DropReason.Oversized) == 1, TimeSpan.FromSeconds(5)));
         Assert.Single(a.Members); // still alive and well
     }
 

@@ -29,7 +29,7 @@ public class SerfFormatTests
         var member = new Member("h1", IPAddress.Parse("198.18.0.7"), 7946, MemberState.Alive, 1, SerfTags.Encode(tags), [1, 5, 2, 2, 5, 5]);
         Assert.True(AgentTags.IsDiscoveryAgent(member));
         Assert.Equal(IPAddress.Parse("198.18.0.7"), AgentTags.VtepOf(member));
-        Assert.Equal("1", member.Tags[AgentTags.ProtocolVersion]);
+        Assert.Equal("2", member.Tags[AgentTags.ProtocolVersion]);
     }
 
     [Fact]

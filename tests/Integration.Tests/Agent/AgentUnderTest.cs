@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Discovery.Testing;
 
 namespace Discovery.Tests.Agent;
 
@@ -63,14 +64,12 @@ public sealed class AgentUnderTest : IDisposable
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
         _agent = p;
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (DateTime.UtcNow < deadline)
+        bool ready = Eventually.TrueBlocking(() =>
         {
             if (p.HasExited) throw new InvalidOperationException($"agent exited with {p.ExitCode}: {File.ReadAllText(LogPath)}");
-            if (File.Exists(Socket) && Cli("network", "ls").Exit == 0) return;
-            Thread.Sleep(50);
-        }
-        throw new TimeoutException($"agent not ready after 20 s: {File.ReadAllText(LogPath)}");
+            return File.Exists(Socket) && Cli("network", "ls").Exit == 0;
+        }, TimeSpan.FromSeconds(20));
+        if (!ready) throw new TimeoutException($"agent not ready after 20 s: {File.ReadAllText(LogPath)}");
     }
 
     /// <summary>Runs the agent expecting it to stop by itself (a start-up error): its exit code, stdout and stderr.</summary>

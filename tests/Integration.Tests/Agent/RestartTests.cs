@@ -1,4 +1,5 @@
 using Xunit;
+using Discovery.Testing;
 
 namespace Discovery.Tests.Agent;
 
@@ -59,12 +60,8 @@ public sealed class RestartTests : IDisposable
         var cleanOverlay = KernelView.LinkNames(_a.OverlayNs("web"));
         var attach = Task.Run(() => _a.Cli("attach", "--netns", c1, "--network", "web", "--name", "c1"));
         // Wait until the agent is frozen mid-attach: the veth exists and has its address, nothing is recorded yet.
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (KernelView.Link(c1, "eth0") is null || KernelView.Addresses(c1, "eth0").Count == 0)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the agent never reached the fault point");
-            Thread.Sleep(20);
-        }
+        Assert.True(Eventually.TrueBlocking(() => KernelView.Link(c1, "eth0") is not null && KernelView.Addresses(c1, "eth0").Count > 0, TimeSpan.FromSeconds(20)),
+            "the agent never reached the fault point");
         _a.Kill9();
         Assert.NotEqual(0, (await attach).Exit);
         Assert.NotEqual(cleanOverlay, KernelView.LinkNames(_a.OverlayNs("web")));

@@ -24,7 +24,7 @@ public sealed class StateLogTests : IDisposable
         ImmutableArray<string>.Empty, null, new IPAddress([198, 19, 1, (byte)(2 + i % 250)]), null, "02:42:c6:13:01:02", node,
         IPAddress.Parse("198.18.0.1"), node == "n1" ? $"/run/netns/c{i}" : "", node == "n1" ? "eth0" : "", ImmutableArray<ServicePort>.Empty, false);
 
-    private StateLog Open(Catalog catalog) => StateLog.Open(_dir, catalog, NullLogger.Instance, out _);
+    private StateLog Open(Catalog catalog) => StateLog.Open(_dir, catalog, NullLogger.Instance, null, out _);
 
     private static string State(Catalog c) =>
         string.Join("\n", c.AllEntries().OrderBy(e => e.Table).ThenBy(e => e.Key).Select(e => $"{e.Table}/{e.Key}/{e.Owner}/{e.Lamport}/{e.Tombstone}/{Convert.ToHexString(e.Value.Span)}"));
@@ -61,7 +61,7 @@ public sealed class StateLogTests : IDisposable
             foreach (var i in Enumerable.Range(0, 50)) places[Ep(i, "n1").Id] = log.Get(Ep(i, "n1").Id);
         }
         var again = new Catalog("n1");
-        using var reopened = StateLog.Open(_dir, again, NullLogger.Instance, out var loaded);
+        using var reopened = StateLog.Open(_dir, again, NullLogger.Instance, null, out var loaded);
         Assert.Equal(expected, State(again));
         Assert.True(loaded >= catalog.AllEntries().Count);
         foreach (var (id, place) in places) Assert.Equal(place, reopened.Get(id));
@@ -80,7 +80,7 @@ public sealed class StateLogTests : IDisposable
         using (var fs = new FileStream(LogPath, FileMode.Append)) fs.Write([200, 0, 0, 0, 1, 2, 3, 4, 9, 9]);
 
         var again = new Catalog("n1");
-        using (StateLog.Open(_dir, again, NullLogger.Instance, out _)) { }
+        using (StateLog.Open(_dir, again, NullLogger.Instance, null, out _)) { }
         Assert.Equal(expected, State(again));
         Assert.Equal(good, new FileInfo(LogPath).Length);
     }
@@ -93,7 +93,7 @@ public sealed class StateLogTests : IDisposable
         var good = new FileInfo(LogPath).Length;
         using (var fs = new FileStream(LogPath, FileMode.Append)) fs.Write(new byte[4096]);
         var again = new Catalog("n1");
-        using (StateLog.Open(_dir, again, NullLogger.Instance, out _)) { }
+        using (StateLog.Open(_dir, again, NullLogger.Instance, null, out _)) { }
         Assert.Equal(State(catalog), State(again));
         Assert.Equal(good, new FileInfo(LogPath).Length);
     }
@@ -107,7 +107,7 @@ public sealed class StateLogTests : IDisposable
         bytes[bytes.Length / 2] ^= 0x5A;
         File.WriteAllBytes(LogPath, bytes);
 
-        var ex = Assert.Throws<ConfigException>(() => StateLog.Open(_dir, new Catalog("n1"), NullLogger.Instance, out _));
+        var ex = Assert.Throws<ConfigException>(() => StateLog.Open(_dir, new Catalog("n1"), NullLogger.Instance, null, out _));
         Assert.StartsWith($"state file {LogPath} is corrupt: damaged record at offset ", ex.Message);
         Assert.EndsWith("move it away to start fresh (the agent then forgets its endpoints)", ex.Message);
         Assert.DoesNotContain("\n", ex.Message);
@@ -117,7 +117,7 @@ public sealed class StateLogTests : IDisposable
     public void A_file_that_is_no_state_log_is_one_clear_error()
     {
         File.WriteAllText(LogPath, "{\"hello\": 1}");
-        var ex = Assert.Throws<ConfigException>(() => StateLog.Open(_dir, new Catalog("n1"), NullLogger.Instance, out _));
+        var ex = Assert.Throws<ConfigException>(() => StateLog.Open(_dir, new Catalog("n1"), NullLogger.Instance, null, out _));
         Assert.Contains("does not start with the state log signature", ex.Message);
     }
 
@@ -125,7 +125,7 @@ public sealed class StateLogTests : IDisposable
     public void A_log_of_another_node_is_refused()
     {
         using (Open(new Catalog("n1"))) { }
-        var ex = Assert.Throws<ConfigException>(() => StateLog.Open(_dir, new Catalog("n2"), NullLogger.Instance, out _));
+        var ex = Assert.Throws<ConfigException>(() => StateLog.Open(_dir, new Catalog("n2"), NullLogger.Instance, null, out _));
         Assert.Contains("belongs to node n1, not n2", ex.Message);
     }
 
@@ -152,7 +152,7 @@ public sealed class StateLogTests : IDisposable
             log.Flush();
         }
         var again = new Catalog("n1");
-        using var reopened = StateLog.Open(_dir, again, NullLogger.Instance, out _);
+        using var reopened = StateLog.Open(_dir, again, NullLogger.Instance, null, out _);
         Assert.Equal(State(catalog), State(again));
         Assert.Equal("/run/netns/c1", reopened.Get(Ep(1, "n1").Id)!.Netns);
         Assert.False(File.Exists(LogPath + ".tmp"));
@@ -187,7 +187,7 @@ public sealed class StateLogTests : IDisposable
             ("net", "web", "n2", 1UL, Convert.ToBase64String(RecordCodec.Encode(network))));
 
         var catalog = new Catalog("n1");
-        using (var log = StateLog.Open(_dir, catalog, NullLogger.Instance, out var loaded))
+        using (var log = StateLog.Open(_dir, catalog, NullLogger.Instance, null, out var loaded))
         {
             Assert.Equal(2, loaded);
             Assert.Equal(new EndpointPlace(mine.Netns, mine.Ifname), log.Get(mine.Id));
@@ -195,7 +195,7 @@ public sealed class StateLogTests : IDisposable
         Assert.False(File.Exists(Path.Combine(_dir, "catalog.json")));
         Assert.True(File.Exists(Path.Combine(_dir, "catalog.json.migrated")));
         var again = new Catalog("n1");
-        using var reopened = StateLog.Open(_dir, again, NullLogger.Instance, out _);
+        using var reopened = StateLog.Open(_dir, again, NullLogger.Instance, null, out _);
         Assert.Equal(State(catalog), State(again));
         Assert.Equal(new EndpointPlace(mine.Netns, mine.Ifname), reopened.Get(mine.Id));
     }
@@ -204,7 +204,7 @@ public sealed class StateLogTests : IDisposable
     public void Bad_base64_in_the_previous_releases_catalog_json_is_one_clear_error()
     {
         WriteCatalogJson("n1", ("net", "web", "n1", 1UL, "not base64!"));
-        var ex = Assert.Throws<ConfigException>(() => StateLog.Open(_dir, new Catalog("n1"), NullLogger.Instance, out _));
+        var ex = Assert.Throws<ConfigException>(() => StateLog.Open(_dir, new Catalog("n1"), NullLogger.Instance, null, out _));
         Assert.Equal($"state file {Path.Combine(_dir, "catalog.json")} is corrupt (entry 0 (net/web) has a Value that is not base64); move it away to start fresh (the agent then forgets its endpoints)", ex.Message);
     }
 

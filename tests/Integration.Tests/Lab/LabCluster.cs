@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Discovery.Tests.Agent;
+using Discovery.Testing;
 
 namespace Discovery.Tests.Lab;
 
@@ -54,10 +55,14 @@ public sealed class LabCluster : IDisposable
     {
         var pid = File.ReadAllText($"{Dir}/h{host}/pid").Trim();
         Sh.Run("kill", "-9", pid);
-        for (var i = 0; i < 100 && Sh.Try("kill", "-0", pid).Exit == 0; i++) Thread.Sleep(20);
+        if (!Eventually.TrueBlocking(() => Sh.Try("kill", "-0", pid).Exit != 0, TimeSpan.FromSeconds(10)))
+            throw new TimeoutException($"h{host} (pid {pid}) still running 10 s after SIGKILL");
     }
 
     public void Start(int host) => Lab("start", host.ToString());
+
+    /// <summary>SIGTERM to host i's agent: it stops without leaving (peers see it fail) and saves its state.</summary>
+    public void Stop(int host) => Lab("stop", host.ToString());
 
     /// <summary>Cuts (or restores) host i's underlay link at the bridge.</summary>
     public void Partition(int host, bool cut) =>

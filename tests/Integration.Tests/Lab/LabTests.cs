@@ -3,6 +3,7 @@ using System.Text.Json;
 using Discovery.Tests.Agent;
 using Xunit;
 using Xunit.Abstractions;
+using Discovery.Testing;
 
 namespace Discovery.Tests.Lab;
 
@@ -19,15 +20,14 @@ public sealed class LabTests(ITestOutputHelper output)
     private static double Until(Func<bool> done, TimeSpan limit, string what)
     {
         var sw = Stopwatch.StartNew();
-        while (!done())
-        {
-            Assert.True(sw.Elapsed < limit, $"{what}: not within {limit.TotalSeconds} s");
-            Thread.Sleep(50);
-        }
+        Assert.True(Eventually.TrueBlocking(done, limit), $"{what}: not within {limit.TotalSeconds} s");
         return sw.Elapsed.TotalSeconds;
     }
 
     private static string Ip(JsonElement ep) => ep.GetProperty("ip").GetString()!;
+
+    private static bool SeesFailed(LabCluster lab, int host, string node) =>
+        lab.CliJson(host, "members", "--json").EnumerateArray().Any(m => m.GetProperty("name").GetString() == node && m.GetProperty("status").GetString() == "failed");
 
     /// <summary>One container per host on network web: (namespace, ip) by host.</summary>
     private static (string Ns, string Ip)[] ThreeContainers(LabCluster lab)
@@ -150,13 +150,15 @@ public sealed class LabTests(ITestOutputHelper output)
                 lab.CliJson(h, "attach", "--netns", ns, "--network", "web", "--name", $"p{h}x{i}");
                 extra.Add((h, ns));
             }
-        Thread.Sleep(TimeSpan.FromSeconds(20));
+        // Apart long enough that each side has declared the other failed (what the 20 s hold was for), and said so.
+        var apart = Until(() => SeesFailed(lab, 1, "h3") && SeesFailed(lab, 2, "h3") && SeesFailed(lab, 3, "h1") && SeesFailed(lab, 3, "h2"),
+            TimeSpan.FromSeconds(60), "both sides of the partition declaring the other failed");
         lab.Partition(3, cut: false);
 
         var total = 3 + extra.Count;
         var converged = Until(() => Enumerable.Range(1, 3).All(h => lab.CliJson(h, "endpoints", "--json").GetArrayLength() == total),
             TimeSpan.FromSeconds(40), "catalogs converging after the heal");
-        output.WriteLine($"healed after 20 s apart → all three catalogs hold {total} endpoints after {converged:F2} s");
+        output.WriteLine($"healed after {apart:F1} s apart → all three catalogs hold {total} endpoints after {converged:F2} s");
         var views = Enumerable.Range(1, 3).Select(h => lab.CliJson(h, "endpoints", "--json").EnumerateArray()
             .Select(e => $"{e.GetProperty("id").GetString()} {Ip(e)}").Order().ToList()).ToList();
         Assert.Equal(views[0], views[1]);

@@ -1,4 +1,5 @@
 using Discovery.Model;
+using Discovery.Testing;
 
 namespace Discovery.Tests.Overlay;
 
@@ -31,17 +32,11 @@ public sealed class CatalogReplicator : IAsyncDisposable
     }
 
     /// <summary>Waits until every catalog stores the same entries (visible or not).</summary>
-    public async Task WaitConvergedAsync(TimeSpan timeout)
+    public Task WaitConvergedAsync(TimeSpan timeout) => Eventually.Until(() =>
     {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            var states = _catalogs.Select(c => c.AllEntries().OrderBy(e => (e.Table, e.Key)).Select(e => (e.Table, e.Key, e.Owner, e.Lamport, e.Tombstone)).ToList()).ToList();
-            if (states.All(s => s.SequenceEqual(states[0]))) return;
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"catalogs did not converge within {timeout.TotalSeconds} s");
-            await Task.Delay(10);
-        }
-    }
+        var states = _catalogs.Select(c => c.AllEntries().OrderBy(e => (e.Table, e.Key)).Select(e => (e.Table, e.Key, e.Owner, e.Lamport, e.Tombstone)).ToList()).ToList();
+        return states.All(s => s.SequenceEqual(states[0]));
+    }, timeout, "catalogs converging");
 
     public async ValueTask DisposeAsync()
     {

@@ -9,6 +9,7 @@ using Discovery.Platform;
 using Discovery.Tests.Support;
 using Xunit;
 using Xunit.Abstractions;
+using Discovery.Testing;
 
 namespace Discovery.Tests.Overlay;
 
@@ -88,7 +89,7 @@ public sealed class MultiHostPeerTests(ITestOutputHelper output) : IAsyncLifetim
             var clock = since ?? Stopwatch.StartNew();
             bool AllMatch() => wanted.Select((w, i) => (Now: Netlink(netlinks[i]), w.Expected))
                 .All(p => p.Now.Fdb.SequenceEqual(p.Expected.Fdb) && p.Now.Neigh.SequenceEqual(p.Expected.Neigh));
-            while (!AllMatch() && clock.Elapsed < within) await Task.Delay(5);
+            await Eventually.True(AllMatch, within - clock.Elapsed);
             var elapsed = clock.Elapsed;
             output.WriteLine($"entries matched on {string.Join(",", wanted.Select(w => w.Host.Node))} after {elapsed.TotalMilliseconds:F0} ms");
             foreach (var (host, expected) in wanted)
@@ -261,7 +262,8 @@ public sealed class MultiHostPeerTests(ITestOutputHelper output) : IAsyncLifetim
         Cli.Run("bridge", "-n", ns, "fdb", "add", "02:42:de:ad:00:01", "dev", "vxlan0", "dst", "198.18.77.9", "self", "permanent");
         Cli.Run("bridge", "-n", ns, "fdb", "append", "00:00:00:00:00:00", "dev", "vxlan0", "dst", "198.18.77.9", "self", "permanent");
         Cli.Run("ip", "-n", ns, "neigh", "add", "198.19.77.250", "lladdr", "02:42:de:ad:00:01", "dev", "vxlan0", "nud", "permanent");
-        await Task.Delay(200);
+        // h2's catalog has c1's detach: what its programmer would act on has arrived, and the kernel must not have moved.
+        await Eventually.Until(() => _lab[2].Catalog.Get(Tables.Endpoints, _eps["c1"].Id) is null or { Tombstone: true }, TimeSpan.FromSeconds(5), "c1's detach reaching h2's catalog");
         Assert.Equal(3 + 2 + 1, Actual(_lab[2]).Fdb.Count); // c1's and c3's entries, plus the two strays
         Assert.Equal(2 + 1, Actual(_lab[2]).Neigh.Count);
 

@@ -6,6 +6,7 @@ using Discovery.Platform;
 using Discovery.Resolver;
 using Discovery.Tests.Support;
 using Prometheus;
+using Discovery.Testing;
 
 namespace Discovery.Tests.Resolver;
 
@@ -97,15 +98,14 @@ public sealed class ResolverLab : IDisposable
             RedirectStandardError = true,
             RedirectStandardOutput = true,
         })!;
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromSeconds(10))
+        bool answers = Eventually.TrueBlocking(() =>
         {
             var (code, stdout, _) = Cli.TryRun("dig", "+short", "+time=1", "+tries=1", $"@{UpstreamAddress}", $"www.{Zone}", "A");
-            if (code == 0 && stdout.Trim() == "198.18.77.1") return;
+            if (code == 0 && stdout.Trim() == "198.18.77.1") return true;
             if (_knot.HasExited) throw new InvalidOperationException("knotd exited: " + _knot.StandardError.ReadToEnd());
-            Thread.Sleep(100);
-        }
-        throw new TimeoutException("knotd did not answer within 10 s");
+            return false;
+        }, TimeSpan.FromSeconds(10));
+        if (!answers) throw new TimeoutException("knotd did not answer within 10 s");
     }
 
     public void KillUpstream()

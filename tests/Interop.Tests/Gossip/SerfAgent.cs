@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
+using Discovery.Testing;
 
 namespace Discovery.Tests.GossipInterop;
 
@@ -45,17 +46,17 @@ public sealed class SerfAgent : IDisposable
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
         // Ready when the RPC answers.
-        var sw = Stopwatch.StartNew();
-        while (sw.Elapsed < TimeSpan.FromSeconds(15))
+        var ready = await Eventually.True(async () =>
         {
             if (p.HasExited) throw new InvalidOperationException($"serf exited: {agent.Log}");
             try
             {
                 await agent.MembersAsync();
-                return agent;
+                return true;
             }
-            catch (InvalidOperationException) { await Task.Delay(100); }
-        }
+            catch (InvalidOperationException) { return false; } // the RPC is not up yet
+        }, TimeSpan.FromSeconds(15));
+        if (ready) return agent;
         agent.Dispose();
         throw new TimeoutException("serf agent did not come up");
     }

@@ -3,6 +3,7 @@ using System.Net;
 using Discovery.Gossip;
 using Discovery.Gossip.Membership;
 using Discovery.Gossip.Wire;
+using Discovery.Testing;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -26,15 +27,14 @@ public class SerfInteropTests(ITestOutputHelper output)
         LeavePropagateDelay = TimeSpan.FromMilliseconds(200),
     });
 
-    private static async Task<bool> Eventually(Func<Task<bool>> condition, TimeSpan limit)
+    /// <summary>
+    /// A settled cluster before a failure is timed: <paramref name="rounds"/> more of our agent's probes were answered
+    /// from now, so the members have been probed and have answered, and no suspicion from the joins is pending.
+    /// </summary>
+    private static Task Settled(GossipAgent a, int rounds)
     {
-        var sw = Stopwatch.StartNew();
-        while (sw.Elapsed < limit)
-        {
-            if (await condition()) return true;
-            await Task.Delay(100);
-        }
-        return await condition();
+        long start = a.Metrics.Probes - a.Metrics.ProbeFailures;
+        return Eventually.Until(() => a.Metrics.Probes - a.Metrics.ProbeFailures >= start + rounds, TimeSpan.FromSeconds(20), $"{rounds} more probes answered");
     }
 
     [Fact]
@@ -48,7 +48,7 @@ public class SerfInteropTests(ITestOutputHelper output)
         await a.WhenJoined;
         await serf.JoinAsync(b.Node.AdvertisedEndPoint); // serf → us
 
-        Assert.True(await Eventually(async () =>
+        Assert.True(await Eventually.True(async () =>
         {
             var m = await serf.MembersAsync();
             return m.Count(x => x.Status == "alive") == 3;
@@ -59,7 +59,7 @@ public class SerfInteropTests(ITestOutputHelper output)
         Assert.Equal("198.18.0.1", seenA.Tags["vtep"]);
         Assert.Equal("alive", members.Single(m => m.Name == "ours-b").Status);
 
-        Assert.True(await Eventually(() => Task.FromResult(a.Members.Count(m => m.State == MemberState.Alive) == 3 && b.Members.Count(m => m.State == MemberState.Alive) == 3), TimeSpan.FromSeconds(10)));
+        Assert.True(await Eventually.True(() => Task.FromResult(a.Members.Count(m => m.State == MemberState.Alive) == 3 && b.Members.Count(m => m.State == MemberState.Alive) == 3), TimeSpan.FromSeconds(10)));
         var serfSeen = a.Members.Single(m => m.Name == "serf-1");
         Assert.Equal("web", serfSeen.Tags["role"]);
         Assert.Equal(0, a.Metrics.Malformed);
@@ -74,9 +74,9 @@ public class SerfInteropTests(ITestOutputHelper output)
         await using var a = Ours("ours-a", null, serf.Bind.ToString());
         a.Start();
         await a.WhenJoined;
-        Assert.True(await Eventually(async () => await serf.StatusOf("ours-a") == "alive", TimeSpan.FromSeconds(10)), serf.Log);
+        Assert.True(await Eventually.True(async () => await serf.StatusOf("ours-a") == "alive", TimeSpan.FromSeconds(10)), serf.Log);
         await a.LeaveAsync();
-        Assert.True(await Eventually(async () => await serf.StatusOf("ours-a") == "left", TimeSpan.FromSeconds(10)), $"serf says {await serf.StatusOf("ours-a")}\n{serf.Log}");
+        Assert.True(await Eventually.True(async () => await serf.StatusOf("ours-a") == "left", TimeSpan.FromSeconds(10)), $"serf says {await serf.StatusOf("ours-a")}\n{serf.Log}");
     }
 
     [Fact]
@@ -86,9 +86,9 @@ public class SerfInteropTests(ITestOutputHelper output)
         await using var a = Ours("ours-a", null, serf.Bind.ToString());
         a.Start();
         await a.WhenJoined;
-        Assert.True(await Eventually(() => Task.FromResult(a.Members.Any(m => m.Name == "serf-1" && m.State == MemberState.Alive)), TimeSpan.FromSeconds(10)));
+        Assert.True(await Eventually.True(() => Task.FromResult(a.Members.Any(m => m.Name == "serf-1" && m.State == MemberState.Alive)), TimeSpan.FromSeconds(10)));
         await serf.LeaveAsync();
-        Assert.True(await Eventually(() => Task.FromResult(a.Members.Any(m => m.Name == "serf-1" && m.State == MemberState.Left)), TimeSpan.FromSeconds(10)));
+        Assert.True(await Eventually.True(() => Task.FromResult(a.Members.Any(m => m.Name == "serf-1" && m.State == MemberState.Left)), TimeSpan.FromSeconds(10)));
     }
 
     [Fact]
@@ -104,17 +104,17 @@ public class SerfInteropTests(ITestOutputHelper output)
             await using var a = Ours("ours-a", null, s1.Bind.ToString());
             a.Start();
             await a.WhenJoined;
-            Assert.True(await Eventually(async () => (await s1.MembersAsync()).Count(m => m.Status == "alive") == 3, TimeSpan.FromSeconds(15)));
-            await Task.Delay(2000);
+            Assert.True(await Eventually.True(async () => (await s1.MembersAsync()).Count(m => m.Status == "alive") == 3, TimeSpan.FromSeconds(15)));
+            await Settled(a, 4);
             var sw = Stopwatch.StartNew();
             s2.Kill();
             double? serfSaw = null, oursSaw = null;
-            while (sw.Elapsed < TimeSpan.FromSeconds(40) && (serfSaw is null || oursSaw is null))
+            await Eventually.True(async () =>
             {
                 if (serfSaw is null && await s1.StatusOf("serf-2") == "failed") serfSaw = sw.Elapsed.TotalSeconds;
                 if (oursSaw is null && a.Members.Any(m => m.Name == "serf-2" && m.State == MemberState.Dead)) oursSaw = sw.Elapsed.TotalSeconds;
-                await Task.Delay(50);
-            }
+                return serfSaw is not null && oursSaw is not null;
+            }, TimeSpan.FromSeconds(40));
             Assert.NotNull(serfSaw);
             Assert.NotNull(oursSaw);
             serfEnvelope = serfSaw!.Value;
@@ -131,16 +131,16 @@ public class SerfInteropTests(ITestOutputHelper output)
             a.Start();
             b.Start();
             await Task.WhenAll(a.WhenJoined, b.WhenJoined);
-            Assert.True(await Eventually(async () => (await s1.MembersAsync()).Count(m => m.Status == "alive") == 3, TimeSpan.FromSeconds(15)));
-            await Task.Delay(2000);
+            Assert.True(await Eventually.True(async () => (await s1.MembersAsync()).Count(m => m.Status == "alive") == 3, TimeSpan.FromSeconds(15)));
+            await Settled(a, 4);
             var sw = Stopwatch.StartNew();
             await b.Node.DisposeAsync();
             double? serfSawOurs = null;
-            while (sw.Elapsed < TimeSpan.FromSeconds(40) && serfSawOurs is null)
+            await Eventually.True(async () =>
             {
                 if (await s1.StatusOf("ours-b") == "failed") serfSawOurs = sw.Elapsed.TotalSeconds;
-                await Task.Delay(50);
-            }
+                return serfSawOurs is not null;
+            }, TimeSpan.FromSeconds(40));
             output.WriteLine($"kill -9 ours-b (3 nodes): serf-1 marked it failed after {serfSawOurs:F2} s (serf's own envelope {serfEnvelope:F2} s)");
             Assert.NotNull(serfSawOurs);
             Assert.InRange(serfSawOurs!.Value, 0, serfEnvelope + 2.5);
@@ -154,8 +154,11 @@ public class SerfInteropTests(ITestOutputHelper output)
         await using var a = Ours("ours-a", Key, serf.Bind.ToString());
         a.Start();
         await a.WhenJoined;
-        Assert.True(await Eventually(async () => await serf.StatusOf("ours-a") == "alive", TimeSpan.FromSeconds(10)), serf.Log);
-        await Task.Delay(3000); // a few probe rounds both ways
+        Assert.True(await Eventually.True(async () => await serf.StatusOf("ours-a") == "alive", TimeSpan.FromSeconds(10)), serf.Log);
+        // A few probe rounds both ways: serf's probes reached us, and our probes of serf were answered.
+        long pingsIn = a.Metrics.MessagesIn(MessageType.Ping);
+        await Settled(a, 3);
+        await Eventually.Until(() => a.Metrics.MessagesIn(MessageType.Ping) >= pingsIn + 3, TimeSpan.FromSeconds(20), "3 probes from serf");
         Assert.Equal("alive", await serf.StatusOf("ours-a"));
         Assert.Equal(MemberState.Alive, a.Members.Single(m => m.Name == "serf-1").State);
         Assert.Equal(0, a.Metrics.DecryptFailures);
@@ -172,7 +175,8 @@ public class SerfInteropTests(ITestOutputHelper output)
         a.Start();
         Assert.Equal(0, await a.JoinAsync([serf.Bind.ToString()]));              // us → serf
         await Assert.ThrowsAnyAsync<InvalidOperationException>(() => serf.JoinAsync(a.Node.AdvertisedEndPoint)); // serf → us
-        await Task.Delay(500);
+        // Serf's join attempt reached us and was refused: the negative checks below come after that signal.
+        await Eventually.Until(() => a.Metrics.DecryptFailures > 0, TimeSpan.FromSeconds(10), "serf's join attempt refused by our keyring");
         Assert.Null(await serf.StatusOf("ours-a"));
         Assert.DoesNotContain(a.Members, m => m.Name == "serf-1");
         Assert.True(a.Metrics.DecryptFailures > 0, $"decrypt failures {a.Metrics.DecryptFailures}, drops: {string.Join(", ", Enum.GetValues<DropReason>().Select(r => $"{r}={a.Metrics.Drops(r)}"))}");
