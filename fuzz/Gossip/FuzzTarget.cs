@@ -96,7 +96,7 @@ public static class FuzzTarget
         switch (e.Table)
         {
             case Tables.Networks: RecordCodec.DecodeNetwork(e.Value.Span); break;
-            case Tables.Endpoints: RecordCodec.DecodeEndpoint(e.Value.Span); break;
+            case Tables.Endpoints: RecordCodec.DecodeEndpoint(e.Value.Span, e.Key); break;
             case Tables.Blocks: RecordCodec.DecodeBlockClaim(e.Value.Span); break;
         }
     }
@@ -105,7 +105,7 @@ public static class FuzzTarget
     private static void Records(ReadOnlySpan<byte> data)
     {
         Documented(data, static d => RecordCodec.DecodeNetwork(d));
-        Documented(data, static d => RecordCodec.DecodeEndpoint(d));
+        Documented(data, static d => RecordCodec.DecodeEndpoint(d, "0000000000000000000000000000000000000000000000000000000000000000"));
         Documented(data, static d => RecordCodec.DecodeBlockClaim(d));
     }
 

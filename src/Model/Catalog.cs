@@ -49,6 +49,9 @@ public sealed class Catalog
     // Open watches; written under _gate so every watcher sees changes in version order.
     private readonly List<ChannelWriter<CatalogChange>> _watchers = new();
 
+    // Open stored watches (WatchStored); written under _gate, in store order.
+    private readonly List<ChannelWriter<CatalogEntry>> _storedWatchers = new();
+
     private ulong _clock;
     private long _version;
 
@@ -201,6 +204,24 @@ public sealed class Catalog
         });
     }
 
+    /// <summary>Every stored entry and a channel of every stored version after them, taken atomically: the
+    /// feed of local indexes and of the state log. Dispose the watch to stop it.</summary>
+    public CatalogStoredWatch WatchStored()
+    {
+        var channel = Channel.CreateUnbounded<CatalogEntry>(new UnboundedChannelOptions { SingleWriter = true, AllowSynchronousContinuations = false });
+        CatalogEntry[] entries;
+        lock (_gate)
+        {
+            entries = _stored.Values.Select(s => s.Entry).ToArray();
+            _storedWatchers.Add(channel.Writer);
+        }
+        return new CatalogStoredWatch(entries, channel.Reader, () =>
+        {
+            lock (_gate) _storedWatchers.Remove(channel.Writer);
+            channel.Writer.TryComplete();
+        });
+    }
+
     /// <summary>Hides or shows every entry owned by <paramref name="node"/> (SWIM declared it dead, or it came back).
     /// Hidden entries stay stored and keep merging; watchers see each live one removed (Hidden = true), and
     /// re-added when the node is shown again. Entries that arrive while the node is hidden stay invisible.
@@ -308,6 +329,7 @@ public sealed class Catalog
         var id = (entry.Table, entry.Key);
         if (_stored.TryGetValue(id, out var old)) Unindex(id, old.Entry, removeStored: false);
         _stored[id] = new Stored(entry, _time.GetUtcNow());
+        foreach (var watcher in _storedWatchers) watcher.TryWrite(entry);
         if (entry.Tombstone)
         {
             _tombstones.Add(id);
@@ -326,6 +348,7 @@ public sealed class Catalog
     private void Remove((string Table, string Key) id, CatalogEntry tombstone)
     {
         Unindex(id, _stored[id].Entry, removeStored: true);
+        foreach (var watcher in _storedWatchers) watcher.TryWrite(tombstone); // the key is gone: stored consumers drop it
         Publish(tombstone);
     }
 

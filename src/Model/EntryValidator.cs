@@ -53,7 +53,7 @@ public static class EntryValidator
                 }
                 case Tables.Endpoints:
                 {
-                    var ep = RecordCodec.DecodeEndpoint(entry.Value.Span);
+                    var ep = RecordCodec.DecodeEndpoint(entry.Value.Span, entry.Key);
                     if (ep.Id != entry.Key) return Fail(EntryVerdict.KeyMismatch, $"ep/{entry.Key} holds endpoint {ep.Id}", out problem);
                     if (ep.Node != entry.Owner) return Fail(EntryVerdict.OwnerMismatch, $"ep/{entry.Key} written by {entry.Owner} belongs to node {ep.Node}", out problem);
                     return EntryVerdict.Valid;

@@ -14,10 +14,13 @@ namespace Discovery.Model;
 /// address = family byte (4 or 6) + 4 or 16 bytes; network = address + prefix length byte.</para>
 /// <list type="bullet">
 /// <item>NetworkSpec 1.0: Name, Subnet (network), Gateway (address), Vni (varint), Mtu (varint), BlockPrefixLength (byte).</item>
-/// <item>EndpointRecord 1.0: Id (32 raw bytes, the 64 hex chars), Network, Name, alias count (varint) + aliases,
-/// flags (bit 0 Service present, bit 1 Address6 present, bit 2 Disabled), [Service], Address, [Address6],
-/// Mac (6 raw bytes), Node, Vtep, Netns, Ifname, port count (varint) + ports (Name, IANA protocol number byte
-/// 6/17/132, port as big-endian u16).</item>
+/// <item>EndpointRecord 2.0: Network, Name, alias count (varint) + aliases, flags (bit 0 Service present, bit 1
+/// Address6 present, bit 2 Disabled), [Service], Address, [Address6], Mac (6 raw bytes), Node, Vtep, port count
+/// (varint) + ports (Name, IANA protocol number byte 6/17/132, port as big-endian u16). The id is the catalog key
+/// (decoding takes it from there), and the local bookkeeping (Netns, Ifname) is not replicated: a decoded 2.0 record
+/// has both empty, and the owning agent joins them back from its own data directory.</item>
+/// <item>EndpointRecord 1.0 (the previous release, still read and, while an older member is in the cluster, written):
+/// Id (32 raw bytes, the 64 hex chars), then the 2.0 fields up to Vtep, then Netns and Ifname, then the ports.</item>
 /// <item>BlockClaim 1.0: Network, Block (network), Node.</item>
 /// <item>ResourceClaim 1.0: Kind, Scope, Resource, Node (four strings).</item>
 /// </list>
@@ -38,11 +41,17 @@ namespace Discovery.Model;
 /// </remarks>
 public static class RecordCodec
 {
-    /// <summary>The version this build writes: 1.0.</summary>
+    /// <summary>The version this build writes for networks and block claims: 1.0.</summary>
     public const byte FormatVersion = (Major << 4) | Minor;
+
+    /// <summary>The version this build writes for endpoints by default: 2.0.</summary>
+    public const byte EndpointFormatVersion = (EndpointMajor << 4) | Minor;
 
     private const int Major = 1;
     private const int Minor = 0;
+    // Endpoints: 2.x now; 1.x (the previous release) is still read, and written for members that read nothing else.
+    private const int EndpointMajor = 2;
+    private const int LegacyEndpointMajor = 1;
 
     private const byte TypeNetwork = 1;
     private const byte TypeEndpoint = 2;
@@ -73,12 +82,22 @@ public static class RecordCodec
         return w.ToArray();
     }
 
-    public static byte[] Encode(EndpointRecord record)
+    /// <summary>Encodes in format 2.0: no id (the catalog key carries it), no local bookkeeping.</summary>
+    public static byte[] Encode(EndpointRecord record) => Encode(record, EndpointFormat.Current);
+
+    /// <summary>Encodes in the given format. <see cref="EndpointFormat.Legacy"/> (1.0) is for a cluster in which some
+    /// member only reads 1.x: it carries the id and the local bookkeeping, so Ifname must then be set.</summary>
+    public static byte[] Encode(EndpointRecord record, EndpointFormat format)
     {
         ArgumentNullException.ThrowIfNull(record);
         record.Validate();
-        var w = Header(TypeEndpoint);
-        w.Bytes(Convert.FromHexString(record.Id));
+        bool legacy = format == EndpointFormat.Legacy;
+        if (legacy && record.Ifname.Length == 0)
+            throw new InvalidRecordException(nameof(EndpointRecord), "format 1.0 needs Ifname (older members require it)");
+        var w = new RecordWriter();
+        w.Byte(TypeEndpoint);
+        w.Byte(legacy ? (byte)((LegacyEndpointMajor << 4) | Minor) : EndpointFormatVersion);
+        if (legacy) w.Bytes(Convert.FromHexString(record.Id));
         w.String(record.Network);
         w.String(record.Name);
         w.Varint((uint)record.Aliases.Length);
@@ -94,8 +113,11 @@ public static class RecordCodec
         w.Bytes(Convert.FromHexString(record.Mac.Replace(":", "", StringComparison.Ordinal)));
         w.String(record.Node);
         w.Address(record.Vtep);
-        w.String(record.Netns);
-        w.String(record.Ifname);
+        if (legacy)
+        {
+            w.String(record.Netns);
+            w.String(record.Ifname);
+        }
         w.Varint((uint)record.Ports.Length);
         foreach (var port in record.Ports)
         {
@@ -132,11 +154,14 @@ public static class RecordCodec
         return Checked(ref r, spec, RecordRules.ProblemOf(spec));
     }
 
-    public static EndpointRecord DecodeEndpoint(ReadOnlySpan<byte> data)
+    /// <summary>Decodes an endpoint stored under catalog key <paramref name="key"/> (its id), in format 2.x or 1.x.
+    /// A 1.x record keeps the id it carries; a 2.x record gets the key as its id and empty Netns and Ifname.</summary>
+    public static EndpointRecord DecodeEndpoint(ReadOnlySpan<byte> data, string key)
     {
         var r = new RecordReader(data, nameof(EndpointRecord));
-        bool newer = ReadHeader(ref r, TypeEndpoint);
-        string id = Convert.ToHexStringLower(r.Bytes(IdBytes, "Id"));
+        var (legacy, newer) = ReadEndpointHeader(ref r);
+        // A 1.x record carries its own id; whether it matches the key is the edge's check (EntryValidator).
+        string id = legacy ? Convert.ToHexStringLower(r.Bytes(IdBytes, "Id")) : key;
         string network = r.String("Network", MaxNameBytes);
         string name = r.String("Name", MaxNameBytes);
         int aliasCount = r.Count("alias count", RecordRules.MaxAliases, 1);
@@ -144,7 +169,7 @@ public static class RecordCodec
         for (int i = 0; i < aliasCount; i++) aliases.Add(r.String("Alias", MaxNameBytes));
         byte flags = r.Byte("flags");
         if (!newer && (flags & ~KnownEndpointFlags) != 0)
-            throw r.Fail($"reserved flag bits 0x{flags & ~KnownEndpointFlags:x2} set in format version {Major}.{Minor}");
+            throw r.Fail($"reserved flag bits 0x{flags & ~KnownEndpointFlags:x2} set in format version {(legacy ? LegacyEndpointMajor : EndpointMajor)}.{Minor}");
         string? service = (flags & FlagService) != 0 ? r.String("Service", MaxNameBytes) : null;
         IPAddress address = r.Address("Address");
         IPAddress? address6 = (flags & FlagAddress6) != 0 ? r.Address("Address6") : null;
@@ -152,8 +177,14 @@ public static class RecordCodec
         mac = string.Join(':', Enumerable.Range(0, MacBytes).Select(i => mac.Substring(i * 2, 2)));
         string node = r.String("Node", MaxNameBytes);
         IPAddress vtep = r.Address("Vtep");
-        string netns = r.String("Netns", RecordRules.MaxNetnsBytes);
-        string ifname = r.String("Ifname", MaxNameBytes);
+        string netns = "", ifname = "";
+        if (legacy)
+        {
+            netns = r.String("Netns", RecordRules.MaxNetnsBytes);
+            ifname = r.String("Ifname", MaxNameBytes);
+            // 1.x always carried an interface name; an empty one is not a 1.x record.
+            if (ifname.Length == 0) throw r.Fail("invalid content: Ifname is empty in format 1.x");
+        }
         int portCount = r.Count("port count", RecordRules.MaxPorts, MinPortBytes);
         var ports = ImmutableArray.CreateBuilder<ServicePort>(portCount);
         for (int i = 0; i < portCount; i++)
@@ -169,6 +200,11 @@ public static class RecordCodec
             mac, node, vtep, netns, ifname, ports.MoveToImmutable(), (flags & FlagDisabled) != 0);
         return Checked(ref r, record, RecordRules.ProblemOf(record));
     }
+
+    /// <summary>The format of an encoded endpoint, without decoding it (null if it is not one this build reads).</summary>
+    public static EndpointFormat? EndpointFormatOf(ReadOnlySpan<byte> data) =>
+        data.Length < 2 || data[0] != TypeEndpoint ? null
+        : (data[1] >> 4) switch { EndpointMajor => EndpointFormat.Current, LegacyEndpointMajor => EndpointFormat.Legacy, _ => null };
 
     public static BlockClaim DecodeBlockClaim(ReadOnlySpan<byte> data)
     {
@@ -186,7 +222,8 @@ public static class RecordCodec
     /// version is one this build reads). A record of an unknown major version (a newer release) is kept opaque:
     /// stored and passed on, never decoded. An empty or one-byte value counts as readable, so that decoding it
     /// reports it as truncated.</summary>
-    public static bool IsReadableVersion(ReadOnlySpan<byte> value) => value.Length < 2 || value[1] >> 4 == Major;
+    public static bool IsReadableVersion(ReadOnlySpan<byte> value) =>
+        value.Length < 2 || value[1] >> 4 == Major || (value[0] == TypeEndpoint && value[1] >> 4 == EndpointMajor);
 
     public static byte[] Encode(Claims.ResourceClaim claim)
     {
@@ -232,6 +269,19 @@ public static class RecordCodec
         if (major != Major)
             throw r.Fail($"bad format version {major}.{minor}; this build reads {Major}.x");
         return minor > Minor;
+    }
+
+    /// <summary>Checks type and an endpoint major version this build reads; returns whether it is 1.x and whether its minor is newer.</summary>
+    private static (bool Legacy, bool Newer) ReadEndpointHeader(ref RecordReader r)
+    {
+        byte type = r.Byte("record type");
+        if (type != TypeEndpoint)
+            throw r.Fail($"record type byte is {type} ({TypeName(type)}), expected {TypeEndpoint}");
+        byte version = r.Byte("format version");
+        int major = version >> 4, minor = version & 0x0F;
+        if (major != EndpointMajor && major != LegacyEndpointMajor)
+            throw r.Fail($"bad format version {major}.{minor}; this build reads {LegacyEndpointMajor}.x and {EndpointMajor}.x");
+        return (major == LegacyEndpointMajor, minor > Minor);
     }
 
     private static T Checked<T>(ref RecordReader r, T record, string? problem) =>

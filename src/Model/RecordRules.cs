@@ -54,7 +54,9 @@ internal static class RecordRules
         if (e.Netns is null) return "Netns is missing (use \"\" when unknown)";
         if (e.Netns.Contains('\0') || !IsWellFormedUtf16(e.Netns) || System.Text.Encoding.UTF8.GetByteCount(e.Netns) > MaxNetnsBytes)
             return $"Netns must be well-formed text without NUL, at most {MaxNetnsBytes} UTF-8 bytes";
-        if (IfnameProblem(e.Ifname) is { } i) return i;
+        // Empty Ifname: a replicated (2.0) record, whose local bookkeeping stays on its owner.
+        if (e.Ifname is null) return "Ifname is missing (use \"\" when unknown)";
+        if (e.Ifname.Length > 0 && IfnameProblem(e.Ifname) is { } i) return i;
         if (e.Ports.IsDefault) return "Ports is a default ImmutableArray; use ImmutableArray<ServicePort>.Empty";
         if (e.Ports.Length > MaxPorts) return $"Ports has {e.Ports.Length} entries, more than {MaxPorts}";
         foreach (var port in e.Ports)

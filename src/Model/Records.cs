@@ -47,8 +47,10 @@ public sealed record ServicePort(string Name, string Protocol, ushort Port);
 /// <param name="Mac">Unicast MAC "xx:xx:xx:xx:xx:xx" in lower case, derived from the IP.</param>
 /// <param name="Node">Owning node name: printable ASCII without spaces, 1..255.</param>
 /// <param name="Vtep">Underlay address of the owning node (VXLAN tunnel endpoint), IPv4 or IPv6.</param>
-/// <param name="Netns">Namespace path or name the endpoint lives in (local bookkeeping), up to 4096 UTF-8 bytes, may be empty.</param>
-/// <param name="Ifname">Interface name inside the namespace: Linux rules, 1..15 ASCII bytes, no '/', ':' or whitespace.</param>
+/// <param name="Netns">Namespace path or name the endpoint lives in, up to 4096 UTF-8 bytes. Local bookkeeping of the
+/// owning node, not replicated (format 2.0): empty on a record decoded from the catalog until its owner joins it back.</param>
+/// <param name="Ifname">Interface name inside the namespace: Linux rules, 1..15 ASCII bytes, no '/', ':' or whitespace;
+/// or empty, like <paramref name="Netns"/>, when the record came from the catalog.</param>
 /// <param name="Ports">Service ports for SRV, at most 256. Never default; use ImmutableArray&lt;ServicePort&gt;.Empty.</param>
 /// <param name="Disabled">Set during a graceful stop: DNS and LB stop routing before the delete.</param>
 /// <remarks>Equality compares <see cref="Aliases"/> and <see cref="Ports"/> element by element (ImmutableArray alone compares references).

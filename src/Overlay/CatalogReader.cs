@@ -10,7 +10,7 @@ public static class CatalogReader
         Decode(entries, Tables.Networks, e => RecordCodec.DecodeNetwork(e.Value.Span), onBad).Select(x => x.Record);
 
     public static IEnumerable<EndpointRecord> Endpoints(IEnumerable<CatalogEntry> entries, Action<CatalogEntry, Exception>? onBad = null) =>
-        Decode(entries, Tables.Endpoints, e => RecordCodec.DecodeEndpoint(e.Value.Span), onBad).Select(x => x.Record);
+        Decode(entries, Tables.Endpoints, e => RecordCodec.DecodeEndpoint(e.Value.Span, e.Key), onBad).Select(x => x.Record);
 
     public static IEnumerable<(BlockClaim Record, CatalogEntry Entry)> Claims(IEnumerable<CatalogEntry> entries, Action<CatalogEntry, Exception>? onBad = null) =>
         Decode(entries, Tables.Blocks, e => RecordCodec.DecodeBlockClaim(e.Value.Span), onBad);

@@ -41,6 +41,11 @@ public sealed class OverlayOptions
     /// <summary>The first VNI handed out when `network create` has no --vni (4096 and below are left to the operator).</summary>
     public int FirstVni { get; init; } = 4097;
 
+    /// <summary>The format this node writes its endpoint records in. <see cref="Model.EndpointFormat.Legacy"/> while some
+    /// member of the cluster only reads 1.x (the previous release, during a rolling upgrade or after a rollback);
+    /// the agent derives it from the members' protocol version tags.</summary>
+    public Func<Model.EndpointFormat> EndpointFormat { get; init; } = () => Model.EndpointFormat.Current;
+
     /// <summary>
     /// Fault injection for crash tests: called with a point name ("attach-after-veth") in the middle of an
     /// operation, so a test can kill the agent exactly there. Null in normal runs.

@@ -22,12 +22,18 @@ public sealed class OverlayService
     private readonly AddressAllocator _ipam;
     private readonly NetworkClaims _networkClaims;
     private readonly TimeProvider _time;
+    // Decoded overlay tables, kept by the catalog's feed: reads cost what they touch, not the cluster.
+    private readonly CatalogIndex _index;
+    private readonly IEndpointPlaces _places;
     private readonly Action _persist;
     private readonly ILogger _log;
     // One mutation at a time: IPAM, kernel and catalog must move together.
     private readonly SemaphoreSlim _lock = new(1, 1);
 
-    public OverlayService(Catalog catalog, OverlayOptions options, TimeProvider time, Action persist, ILogger<OverlayService> log)
+    /// <param name="places">Where this node keeps its endpoints' namespaces and interface names (not replicated);
+    /// null keeps them in memory only.</param>
+    public OverlayService(Catalog catalog, OverlayOptions options, TimeProvider time, Action persist, ILogger<OverlayService> log,
+        IEndpointPlaces? places = null)
     {
         _catalog = catalog;
         _options = options;
@@ -35,11 +41,16 @@ public sealed class OverlayService
         _log = log;
         _kernel = new OverlayKernel(options);
         _time = time;
-        var view = new CatalogIpamView(catalog, ReportBad);
+        _places = places ?? new InMemoryEndpointPlaces();
+        _index = new CatalogIndex(catalog, options.Node, _places, ReportBad);
+        var view = new IndexIpamView(_index);
         var claims = new ClaimBoard(catalog, view, time, options.ClaimSettle);
         _ipam = new AddressAllocator(catalog, view, claims, options, time, persist);
         _networkClaims = new NetworkClaims(claims, options);
     }
+
+    /// <summary>The decoded view of the overlay tables this service reads.</summary>
+    public CatalogIndex Index => _index;
 
     public OverlayKernel Kernel => _kernel;
 
@@ -50,20 +61,27 @@ public sealed class OverlayService
     /// Every network not deleted, hidden owners included: a network stays usable when the node that created it is
     /// down (its record is hidden then, not gone).
     /// </summary>
-    public IReadOnlyList<NetworkSpec> Networks() =>
-        CatalogReader.Networks(_catalog.AllEntries(), ReportBad).OrderBy(n => n.Name, StringComparer.Ordinal).ToList();
+    public IReadOnlyList<NetworkSpec> Networks() => _index.Networks();
 
     public NetworkSpec GetNetwork(string name) =>
-        Networks().FirstOrDefault(n => n.Name == name)
-        ?? throw new OverlayException(OverlayErrorKind.NotFound, $"network {name} not found");
+        _index.Network(name) ?? throw new OverlayException(OverlayErrorKind.NotFound, $"network {name} not found");
 
+    /// <summary>Visible endpoints (owners SWIM reports alive), of one network or all, by network and name.</summary>
     public IReadOnlyList<EndpointRecord> Endpoints(string? network = null)
     {
         if (network is not null) GetNetwork(network);
-        return CatalogReader.Endpoints(_catalog.Snapshot().Entries.Values, ReportBad)
-            .Where(e => network is null || e.Network == network)
+        return _index.Endpoints(network, visibleOnly: true)
             .OrderBy(e => e.Network, StringComparer.Ordinal).ThenBy(e => e.Name, StringComparer.Ordinal).ToList();
     }
+
+    /// <summary>The networks this node's endpoints in sandbox <paramref name="netnsPath"/> are on.</summary>
+    public IReadOnlyList<string> LocalNetworksOf(string netnsPath) => _index.LocalNetworksOf(netnsPath);
+
+    /// <summary>This node's endpoint in sandbox <paramref name="netnsPath"/> on <paramref name="network"/>, if any.</summary>
+    public EndpointRecord? LocalEndpoint(string netnsPath, string network) => _index.LocalEndpoint(netnsPath, network);
+
+    /// <summary>Every sandbox that holds an endpoint of this node.</summary>
+    public IReadOnlyList<string> LocalSandboxes() => _index.LocalNamespaces();
 
     /// <summary>
     /// Creates a network, or returns the existing one of that name if the request does not contradict it. The name, VNI
@@ -174,10 +192,10 @@ public sealed class OverlayService
         {
             var net = GetNetwork(name);
             // Endpoints of nodes that are down count too: their containers are still on the network.
-            var attached = CatalogReader.Endpoints(_catalog.AllEntries(), ReportBad).Where(e => e.Network == name).ToList();
-            if (attached.Count > 0)
+            var (attached, sample) = _index.EndpointsOn(name, 5);
+            if (attached > 0)
                 throw new OverlayException(OverlayErrorKind.Conflict,
-                    $"network {name} has {attached.Count} active endpoint(s): {string.Join(", ", attached.Take(5).Select(e => e.Name))}; detach them first");
+                    $"network {name} has {attached} active endpoint(s): {string.Join(", ", sample.Select(e => e.Name))}; detach them first");
             KernelCall(() => _kernel.RemoveNetwork(net.Name), $"remove network {name}");
             _catalog.Delete(Tables.Networks, net.Name);
             _ipam.ReleaseAll(net.Name);
@@ -219,6 +237,7 @@ public sealed class OverlayService
                 _log.LogWarning("endpoint {Endpoint} of {Netns} on {Network} lost its kernel state; replacing it", existing.Name, path, net.Name);
                 _kernel.RemoveEndpoint(existing);
                 _catalog.Delete(Tables.Endpoints, existing.Id);
+                _places.Remove(existing.Id);
                 _persist();
             }
 
@@ -236,13 +255,16 @@ public sealed class OverlayService
             KernelCall(() => _kernel.CreateEndpoint(net, ep, container), $"attach {req.Netns} to {net.Name}");
             try
             {
-                _catalog.Put(Tables.Endpoints, ep.Id, RecordCodec.Encode(ep));
+                // The place first: the index joins it to the record as soon as the catalog has it.
+                _places.Set(ep.Id, new EndpointPlace(ep.Netns, ep.Ifname));
+                _catalog.Put(Tables.Endpoints, ep.Id, RecordCodec.Encode(ep, _options.EndpointFormat()));
                 _persist();
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 // The record may already be on its way to peers: withdraw it along with the veth.
                 _catalog.Delete(Tables.Endpoints, ep.Id);
+                _places.Remove(ep.Id);
                 _kernel.RemoveEndpoint(ep);
                 throw new OverlayException(OverlayErrorKind.Kernel, $"attach {req.Netns} to {net.Name}: cannot save state: {ex.Message}", ex);
             }
@@ -263,6 +285,7 @@ public sealed class OverlayService
                 ?? throw new OverlayException(OverlayErrorKind.NotFound, $"namespace {req.Netns} is not attached to network {req.Network}");
             KernelCall(() => _kernel.RemoveEndpoint(ep), $"detach {req.Netns} from {req.Network}");
             _catalog.Delete(Tables.Endpoints, ep.Id);
+            _places.Remove(ep.Id);
             _persist();
             _log.LogInformation("detached {Endpoint} in {Netns} from {Network}", ep.Name, path, ep.Network);
             return ep;
@@ -293,7 +316,7 @@ public sealed class OverlayService
             KernelCall(() => orphans.AddRange(_kernel.RemoveStrayVxlans()), "remove stray VXLAN devices");
             var removedNs = new List<string>();
             var networks = Networks().ToDictionary(n => n.Name);
-            var local = Endpoints().Where(e => e.Node == _options.Node).ToList();
+            var local = _index.LocalEndpoints();
             var unknown = new List<EndpointRecord>();
 
             foreach (var ep in local)
@@ -358,10 +381,38 @@ public sealed class OverlayService
         {
             var networks = Networks().ToDictionary(n => n.Name);
             var dropped = new List<string>();
-            foreach (var ep in Endpoints().Where(e => e.Node == _options.Node && (ids is null || ids.Contains(e.Id))))
+            foreach (var ep in _index.LocalEndpoints().Where(e => ids is null || ids.Contains(e.Id)))
                 if (CheckLocal(ep, networks, "own-endpoints", ensureNetwork: false) == LocalState.Dropped) dropped.Add(ep.Name);
             if (dropped.Count > 0) _persist();
             return dropped;
+        }
+        finally { _lock.Release(); }
+    }
+
+    /// <summary>Writes this node's endpoints again in the format <see cref="OverlayOptions.EndpointFormat"/> asks for now,
+    /// where the stored value is in another one: a member that reads only 1.x joined (a rollback, or an old node
+    /// came back), so it must get 1.0 values to see them. O(local endpoints).</summary>
+    /// <returns>How many records were rewritten.</returns>
+    public async Task<int> RewriteLocalEndpointsAsync(CancellationToken ct)
+    {
+        await _lock.WaitAsync(ct);
+        try
+        {
+            var format = _options.EndpointFormat();
+            var rewritten = 0;
+            foreach (var ep in _index.LocalEndpoints())
+            {
+                if (_catalog.Get(Tables.Endpoints, ep.Id) is not { Tombstone: false } stored) continue;
+                if (RecordCodec.EndpointFormatOf(stored.Value.Span) == format || ep.Ifname.Length == 0) continue;
+                _catalog.Put(Tables.Endpoints, ep.Id, RecordCodec.Encode(ep, format));
+                rewritten++;
+            }
+            if (rewritten > 0)
+            {
+                _persist();
+                _log.LogInformation("{Count} local endpoint records rewritten in format {Format}", rewritten, format);
+            }
+            return rewritten;
         }
         finally { _lock.Release(); }
     }
@@ -374,12 +425,22 @@ public sealed class OverlayService
     {
         try
         {
+            if (ep.Netns.Length == 0 || ep.Ifname.Length == 0)
+            {
+                // A record of ours with no local place (it came back from peers after this node lost its data
+                // directory): nothing here can be it.
+                _log.LogWarning("endpoint {Endpoint} on {Network} has no local place on this node; removing its record", ep.Name, ep.Network);
+                _catalog.Delete(Tables.Endpoints, ep.Id);
+                _places.Remove(ep.Id);
+                return LocalState.Dropped;
+            }
             if (ensureNetwork && networks.TryGetValue(ep.Network, out var net) && NetNs.Exists(_kernel.Names.NetworkNamespace(net.Name)))
                 _kernel.EnsureNetwork(net);
             if (_kernel.IsEndpointIntact(ep)) return LocalState.Intact;
             _log.LogWarning("endpoint {Endpoint} in {Netns} on {Network} is gone from the kernel; removing its record", ep.Name, ep.Netns, ep.Network);
             _kernel.RemoveEndpoint(ep);
             _catalog.Delete(Tables.Endpoints, ep.Id);
+            _places.Remove(ep.Id);
             return LocalState.Dropped;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
@@ -391,8 +452,7 @@ public sealed class OverlayService
         }
     }
 
-    private EndpointRecord? FindLocal(string netnsPath, string network) =>
-        Endpoints().FirstOrDefault(e => e.Node == _options.Node && e.Network == network && e.Netns == netnsPath);
+    private EndpointRecord? FindLocal(string netnsPath, string network) => _index.LocalEndpoint(netnsPath, network);
 
     private static NetNs OpenNamespace(string path) =>
         NetNs.TryOpen(path) ?? throw new OverlayException(OverlayErrorKind.NotFound, $"namespace {path} not found");

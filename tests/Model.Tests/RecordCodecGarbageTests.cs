@@ -7,16 +7,20 @@ namespace Discovery.Tests;
 /// <summary>Hostile and damaged input: decoders throw RecordFormatException and nothing else, and never hang.</summary>
 public class RecordCodecGarbageTests
 {
+    // The catalog key endpoints are decoded under: a 2.0 record takes its id from it, a 1.x record must match it.
+    const string Key = "0000000000000000000000000000000000000000000000000000000000000000";
+
     static readonly (string Type, Func<byte[], object> Decode)[] Decoders =
     [
         (nameof(NetworkSpec), b => RecordCodec.DecodeNetwork(b)),
-        (nameof(EndpointRecord), b => RecordCodec.DecodeEndpoint(b)),
+        (nameof(EndpointRecord), b => RecordCodec.DecodeEndpoint(b, Key)),
         (nameof(BlockClaim), b => RecordCodec.DecodeBlockClaim(b)),
     ];
 
     static readonly Gen<(int Decoder, byte[] Bytes)> ValidEncodings = Gen.OneOf(
         RecordGen.Network.Select(r => (0, RecordCodec.Encode(r))),
         RecordGen.Endpoint.Select(r => (1, RecordCodec.Encode(r))),
+        RecordGen.Endpoint.Select(r => (1, RecordCodec.Encode(r with { Id = Key }, EndpointFormat.Legacy))),
         RecordGen.Block.Select(r => (2, RecordCodec.Encode(r))));
 
     /// <summary>Decoding either succeeds or throws RecordFormatException naming the record type.</summary>
@@ -60,11 +64,11 @@ public class RecordCodecGarbageTests
                 var flipped = (byte[])bytes.Clone();
                 flipped[bit / 8] ^= (byte)(1 << (bit % 8));
                 var decoded = DecodeOrFormatError(d, flipped);
-                if (decoded is null || flipped[1] != RecordCodec.FormatVersion) continue; // newer minor: tail dropped on re-encode
+                if (decoded is null || (flipped[1] & 0x0F) != 0) continue; // newer minor: tail dropped on re-encode
                 byte[] again = decoded switch
                 {
                     NetworkSpec n => RecordCodec.Encode(n),
-                    EndpointRecord e => RecordCodec.Encode(e),
+                    EndpointRecord e => RecordCodec.Encode(e, RecordCodec.EndpointFormatOf(flipped)!.Value),
                     BlockClaim c => RecordCodec.Encode(c),
                     _ => throw new InvalidOperationException(decoded.GetType().Name),
                 };
@@ -106,10 +110,10 @@ public class RecordCodecGarbageTests
     [Fact]
     public void A_newer_minor_version_may_append_fields_that_are_ignored()
     {
-        var record = RecordGen.SampleEndpoint();
+        var record = RecordGen.SampleEndpoint() with { Netns = "", Ifname = "" };
         byte[] bytes = [.. RecordCodec.Encode(record), 0x05, 0x01, 0x02, 0x03];
-        bytes[1] = RecordCodec.FormatVersion + 1;
-        Assert.Equal(record, RecordCodec.DecodeEndpoint(bytes));
+        bytes[1] = RecordCodec.EndpointFormatVersion + 1;
+        Assert.Equal(record, RecordCodec.DecodeEndpoint(bytes, record.Id));
     }
 
     [Fact]
@@ -152,7 +156,7 @@ public class RecordCodecGarbageTests
     [Fact]
     public void Huge_alias_count_is_rejected_without_allocating()
     {
-        var ex = Assert.Throws<RecordFormatException>(() => RecordCodec.DecodeEndpoint(EndpointPrefixWithAliasCount([0xC0, 0x84, 0x3D])));
+        var ex = Assert.Throws<RecordFormatException>(() => RecordCodec.DecodeEndpoint(EndpointPrefixWithAliasCount([0xC0, 0x84, 0x3D]), Key));
         Assert.Contains("alias count 1000000", ex.Message);
         Assert.Contains("exceeds the limit of 256", ex.Message);
     }
@@ -160,7 +164,7 @@ public class RecordCodecGarbageTests
     [Fact]
     public void Alias_count_larger_than_the_bytes_left_is_truncation()
     {
-        var ex = Assert.Throws<RecordFormatException>(() => RecordCodec.DecodeEndpoint(EndpointPrefixWithAliasCount([0xC8, 0x01])));
+        var ex = Assert.Throws<RecordFormatException>(() => RecordCodec.DecodeEndpoint(EndpointPrefixWithAliasCount([0xC8, 0x01]), Key));
         Assert.Contains("truncated: alias count 200", ex.Message);
     }
 
@@ -185,10 +189,14 @@ public class RecordCodecGarbageTests
     {
         var record = RecordGen.SampleEndpoint() with { Aliases = [], Service = null, Address6 = null };
         var bytes = RecordCodec.Encode(record);
-        int flagsOffset = 2 + 32 + 1 + record.Network.Length + 1 + record.Name.Length + 1;
+        int flagsOffset = 2 + 1 + record.Network.Length + 1 + record.Name.Length + 1;
         Assert.Equal(0, bytes[flagsOffset]);
         bytes[flagsOffset] = 0x80;
-        var ex = Assert.Throws<RecordFormatException>(() => RecordCodec.DecodeEndpoint(bytes));
+        var ex = Assert.Throws<RecordFormatException>(() => RecordCodec.DecodeEndpoint(bytes, record.Id));
+        Assert.Contains("reserved flag bits 0x80", ex.Message);
+        var legacy = RecordCodec.Encode(record, EndpointFormat.Legacy);
+        legacy[flagsOffset + 32] = 0x80;
+        ex = Assert.Throws<RecordFormatException>(() => RecordCodec.DecodeEndpoint(legacy, record.Id));
         Assert.Contains("reserved flag bits 0x80", ex.Message);
     }
 
@@ -200,7 +208,7 @@ public class RecordCodecGarbageTests
         int protocolOffset = bytes.Length - 3;
         Assert.Equal(17, bytes[protocolOffset]);
         bytes[protocolOffset] = 99;
-        var ex = Assert.Throws<RecordFormatException>(() => RecordCodec.DecodeEndpoint(bytes));
+        var ex = Assert.Throws<RecordFormatException>(() => RecordCodec.DecodeEndpoint(bytes, record.Id));
         Assert.Contains("unknown protocol number 99", ex.Message);
     }
 

@@ -19,7 +19,17 @@ public class RecordCodecRoundTripTests
         RecordGen.Endpoint.Sample(record =>
         {
             var bytes = RecordCodec.Encode(record);
-            Assert.Equal(record, RecordCodec.DecodeEndpoint(bytes));
+            // 2.0 replicates everything but the owner's local bookkeeping; the id comes back from the key.
+            Assert.Equal(record with { Netns = "", Ifname = "" }, RecordCodec.DecodeEndpoint(bytes, record.Id));
+        }, iter: 2000);
+
+    [Fact]
+    public void Endpoint_record_round_trips_in_the_legacy_format_with_its_bookkeeping() =>
+        RecordGen.Endpoint.Sample(record =>
+        {
+            var bytes = RecordCodec.Encode(record, EndpointFormat.Legacy);
+            Assert.Equal(RecordCodec.FormatVersion, bytes[1]);
+            Assert.Equal(record, RecordCodec.DecodeEndpoint(bytes, record.Id));
         }, iter: 2000);
 
     [Fact]
@@ -35,7 +45,9 @@ public class RecordCodecRoundTripTests
         RecordGen.Endpoint.Sample(record =>
         {
             var bytes = RecordCodec.Encode(record);
-            Assert.Equal(bytes, RecordCodec.Encode(RecordCodec.DecodeEndpoint(bytes)));
+            Assert.Equal(bytes, RecordCodec.Encode(RecordCodec.DecodeEndpoint(bytes, record.Id)));
+            var legacy = RecordCodec.Encode(record, EndpointFormat.Legacy);
+            Assert.Equal(legacy, RecordCodec.Encode(RecordCodec.DecodeEndpoint(legacy, record.Id), EndpointFormat.Legacy));
         }, iter: 500);
 
     [Fact]
@@ -56,14 +68,16 @@ public class RecordCodecRoundTripTests
             Ports = [.. Enumerable.Range(1, 256).Select(i => new ServicePort($"p{i}", i % 2 == 0 ? "tcp" : "udp", (ushort)(i * 200)))],
             Service = null, Address6 = null, Disabled = true,
         };
-        Assert.Equal(record, RecordCodec.DecodeEndpoint(RecordCodec.Encode(record)));
+        Assert.Equal(record, RecordCodec.DecodeEndpoint(RecordCodec.Encode(record, EndpointFormat.Legacy), record.Id));
     }
 
     [Fact]
     public void Encoding_is_compact()
     {
-        // Header 2 + id 32 + mac 6 + three addresses + short strings: well under 200 bytes.
-        Assert.InRange(RecordCodec.Encode(RecordGen.SampleEndpoint()).Length, 80, 200);
+        // Header 2 + mac 6 + three addresses + short strings: well under 200 bytes; 1.0 adds the id and the bookkeeping.
+        Assert.InRange(RecordCodec.Encode(RecordGen.SampleEndpoint()).Length, 50, 200);
+        Assert.Equal(RecordCodec.Encode(RecordGen.SampleEndpoint(), EndpointFormat.Legacy).Length,
+            RecordCodec.Encode(RecordGen.SampleEndpoint()).Length + 32 + 1 + "/run/netns/c1".Length + 1 + "eth0".Length);
         Assert.InRange(RecordCodec.Encode(RecordGen.SampleNetwork()).Length, 10, 40);
     }
 }

@@ -113,7 +113,6 @@ public class RecordValidationTests
     [InlineData("eth0123456789012")]
     [InlineData("eth/0")]
     [InlineData("eth 0")]
-    [InlineData("")]
     public void Ifname_follows_linux_rules(string ifname) => Rejected(Ep with { Ifname = ifname }, "Ifname");
 
     [Fact]

@@ -41,14 +41,14 @@ public static class AgentRunner
             // A network outlives the node that created it: other hosts' containers are on it.
             SharedTable = t => t == Tables.Networks,
         });
-        var file = new CatalogFile(cfg.DataDir);
-        var loaded = file.Load(catalog, reapWindow);
+        using var state = StateLog.Open(cfg.DataDir, catalog, log, reapWindow, out var loaded);
         var others = catalog.Owners().Count;
         log.LogInformation("node {Node}: {Entries} entries loaded from {Path}; {Owners} other owners hidden until seen alive",
-            cfg.Node, loaded, file.Path, others);
+            cfg.Node, loaded, state.Path, others);
         AgentMetrics.Install(catalog);
         var faults = FaultInjector.FromEnvironment(log);
 
+        EndpointFormatPolicy? endpointFormat = null;
         var options = new OverlayOptions
         {
             Node = cfg.Node,
@@ -59,10 +59,12 @@ public static class AgentRunner
             BlockReleaseGrace = TimeSpan.FromSeconds(cfg.BlockReleaseGraceSeconds),
             DefaultPool = IPNetwork.Parse(cfg.DefaultPool),
             FaultPoint = faults is null ? null : faults.At,
+            // Decided from the members' protocol tags once gossip runs; 1.0 (readable by every release) before that.
+            EndpointFormat = () => endpointFormat?.Current() ?? EndpointFormat.Legacy,
         };
         if (options.Vtep is null)
             log.LogWarning("no --advertise address: single-host mode, VXLAN peers cannot reach this host");
-        var overlay = new OverlayService(catalog, options, TimeProvider.System, () => file.Save(catalog), loggerFactory.CreateLogger<OverlayService>());
+        var overlay = new OverlayService(catalog, options, TimeProvider.System, state.Flush, loggerFactory.CreateLogger<OverlayService>(), places: state);
         overlay.EndpointCheckFailed += (check, _, _) => AgentMetrics.ReconcileErrors.WithLabels(check).Inc();
         await overlay.ReconcileAsync(stop);
 
@@ -94,6 +96,7 @@ public static class AgentRunner
             Tags = AgentTags.For(advertise),
         }, application: replicator, listener: replicator, loggers: loggerFactory);
         using var gossipMetrics = new GossipPrometheus(gossip, Prometheus.Metrics.DefaultRegistry, replicator);
+        endpointFormat = new EndpointFormatPolicy(() => gossip.Members, TimeProvider.System);
         try { gossip.Start(); }
         catch (Exception ex) when (ex is System.Net.Sockets.SocketException or Discovery.Gossip.Transport.GossipTransportException)
         {
@@ -172,8 +175,10 @@ public static class AgentRunner
                 faults?.At("state-saver");
                 try
                 {
-                    file.SaveIfChanged(catalog);
+                    state.Maintain();
                     membersFile.Save(gossip);
+                    // A member that reads only endpoint records 1.x appeared (or the last one left): rewrite ours for it.
+                    if (endpointFormat.Refresh()) await overlay.RewriteLocalEndpointsAsync(run.Stopping);
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
                 {
@@ -234,7 +239,7 @@ public static class AgentRunner
             await gossip.LeaveAsync(CancellationToken.None);
             log.LogInformation("agent {Node} left the cluster", cfg.Node);
         }
-        file.SaveIfChanged(catalog);
+        state.Flush();
         // After a graceful leave the node does not rejoin by itself on its next start (serf does the same).
         if (leaveRequested) File.Delete(membersFile.Path);
         else membersFile.Save(gossip);

@@ -90,17 +90,15 @@ public sealed class AttachFlow(OverlayService overlay, DnsService dns, ILogger<A
         finally { _lock.Release(); }
     }
 
-    private EndpointRecord? LocalEndpoint(string netnsPath, string network) =>
-        overlay.Endpoints().FirstOrDefault(e => e.Node == overlay.Node && e.Network == network && e.Netns == netnsPath);
+    private EndpointRecord? LocalEndpoint(string netnsPath, string network) => overlay.LocalEndpoint(netnsPath, network);
 
-    private IEnumerable<string> LocalSandboxes() =>
-        overlay.Endpoints().Where(e => e.Node == overlay.Node).Select(e => e.Netns).Distinct(StringComparer.Ordinal);
+    private IEnumerable<string> LocalSandboxes() => overlay.LocalSandboxes();
 
     /// <summary>Makes the sandbox's DNS match its local endpoints: attached with their networks, or detached if none.</summary>
     private void SyncSandbox(string netnsPath)
     {
-        var networks = overlay.Endpoints().Where(e => e.Node == overlay.Node && e.Netns == netnsPath)
-            .Select(e => e.Network).Distinct(StringComparer.Ordinal).ToList();
+        // From the index of this node's endpoints by sandbox: O(the sandbox's networks), not O(cluster).
+        var networks = overlay.LocalNetworksOf(netnsPath);
         if (networks.Count == 0)
         {
             dns.Detach(netnsPath);

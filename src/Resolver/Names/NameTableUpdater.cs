@@ -98,7 +98,7 @@ public sealed class NameTableUpdater : IDisposable
         EndpointRecord record;
         try
         {
-            record = RecordCodec.DecodeEndpoint(entry.Value.Span);
+            record = RecordCodec.DecodeEndpoint(entry.Value.Span, entry.Key);
         }
         catch (RecordFormatException e)
         {

@@ -155,12 +155,12 @@ public class CatalogReplicationTests
     [Fact]
     public async Task A_restarted_node_deletes_own_entries_it_cannot_read()
     {
-        // Written by a newer release of this node (record major version 2), then rolled back: peers keep it opaque;
+        // Written by a newer release of this node (record major version 3), then rolled back: peers keep it opaque;
         // the old build gets it back after its restart and, unable to vouch for it, deletes it everywhere.
         await using var f = new Fixture(3);
         await f.Start();
         var key = TestEndpoints.Id("newer");
-        f.Cat(2).Put(Tables.Endpoints, key, new byte[] { 2, 0x20, 1, 2, 3 });
+        f.Cat(2).Put(Tables.Endpoints, key, new byte[] { 2, 0x30, 1, 2, 3 });
         Assert.NotNull(f.Cluster.RunUntil(() => f.Everywhere(s => Has(s, "newer")), TimeSpan.FromSeconds(5), Step));
         f.Cluster.Members[2].Host.Crash();
         f.Cluster.Run(TimeSpan.FromSeconds(1), Step);

@@ -68,8 +68,8 @@ public class HostileCatalogInputTests
         await using var r = Victim(out var catalog, time);
         // Node "mallory" writes an endpoint that says it belongs to "peer".
         r.NotifyMessage(CatalogCodec.EncodeEntryMessage(new CatalogEntry(Tables.Endpoints, TestEndpoints.Id("a"), "mallory", 3, false, TestEndpoints.Value("a", "peer"))));
-        // The record under a key that is not its id.
-        r.NotifyMessage(CatalogCodec.EncodeEntryMessage(new CatalogEntry(Tables.Endpoints, TestEndpoints.Id("b"), "peer", 3, false, TestEndpoints.Value("a", "peer"))));
+        // The record under a key that is not its id (only format 1.0 carries an id of its own; 2.0 takes the key).
+        r.NotifyMessage(CatalogCodec.EncodeEntryMessage(new CatalogEntry(Tables.Endpoints, TestEndpoints.Id("b"), "peer", 3, false, TestEndpoints.Value("a", "peer", format: EndpointFormat.Legacy))));
         // A key that no endpoint can have.
         r.NotifyMessage(CatalogCodec.EncodeEntryMessage(new CatalogEntry(Tables.Endpoints, "../../etc", "peer", 3, true, ReadOnlyMemory<byte>.Empty)));
         r.DrainInbound();
@@ -121,7 +121,7 @@ public class HostileCatalogInputTests
     {
         var time = new VirtualClock();
         await using var r = Victim(out var catalog, time);
-        r.NotifyMessage(CatalogCodec.EncodeEntryMessage(new CatalogEntry(Tables.Endpoints, TestEndpoints.Id("n"), "victim", 4, false, new byte[] { 2, 0x20, 1, 2, 3 })));
+        r.NotifyMessage(CatalogCodec.EncodeEntryMessage(new CatalogEntry(Tables.Endpoints, TestEndpoints.Id("n"), "victim", 4, false, new byte[] { 2, 0x30, 1, 2, 3 })));
         r.DrainInbound();
         var stored = catalog.Get(Tables.Endpoints, TestEndpoints.Id("n"));
         Assert.NotNull(stored);
@@ -134,7 +134,7 @@ public class HostileCatalogInputTests
     {
         var time = new VirtualClock();
         await using var r = Victim(out var catalog, time);
-        var newer = new CatalogEntry(Tables.Endpoints, TestEndpoints.Id("n"), "peer", 4, false, new byte[] { 2, 0x20, 1, 2, 3 });
+        var newer = new CatalogEntry(Tables.Endpoints, TestEndpoints.Id("n"), "peer", 4, false, new byte[] { 2, 0x30, 1, 2, 3 });
         r.NotifyMessage(CatalogCodec.EncodeEntryMessage(newer));
         r.DrainInbound();
         Assert.Equal(newer, catalog.Get(Tables.Endpoints, newer.Key));

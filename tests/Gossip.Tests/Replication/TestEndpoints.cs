@@ -12,10 +12,10 @@ public static class TestEndpoints
 {
     public static string Id(string name) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(name)));
 
-    public static byte[] Value(string name, string node, byte version = 1) => RecordCodec.Encode(new EndpointRecord(
+    public static byte[] Value(string name, string node, byte version = 1, EndpointFormat format = EndpointFormat.Current) => RecordCodec.Encode(new EndpointRecord(
         Id(name), "net", $"{name}-v{version}", ImmutableArray<string>.Empty, null,
         new IPAddress([198, 19, 0, (byte)(1 + version)]), null, "02:42:c6:13:00:02", node, new IPAddress([198, 18, 0, 1]),
-        "", "eth0", ImmutableArray<ServicePort>.Empty, false));
+        "", "eth0", ImmutableArray<ServicePort>.Empty, false), format);
 
     /// <summary>Writes endpoint <paramref name="name"/> owned by the catalog's node.</summary>
     public static CatalogEntry Put(Catalog catalog, string name, byte version = 1) =>
@@ -30,7 +30,7 @@ public static class TestEndpoints
     /// <summary>The version written into a stored entry's record.</summary>
     public static int VersionOf(CatalogEntry entry)
     {
-        var n = RecordCodec.DecodeEndpoint(entry.Value.Span).Name;
+        var n = RecordCodec.DecodeEndpoint(entry.Value.Span, entry.Key).Name;
         return int.Parse(n[(n.LastIndexOf("-v", StringComparison.Ordinal) + 2)..]);
     }
 }

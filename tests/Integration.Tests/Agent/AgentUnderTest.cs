@@ -72,6 +72,25 @@ public sealed class AgentUnderTest : IDisposable
         if (!ready) throw new TimeoutException($"agent not ready after 20 s: {File.ReadAllText(LogPath)}");
     }
 
+    /// <summary>Runs the agent expecting it to stop by itself (a start-up error): its exit code, stdout and stderr.</summary>
+    public (int Exit, string Out, string Err) RunUntilExit(TimeSpan timeout)
+    {
+        var psi = new ProcessStartInfo("nsenter") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { $"--net=/run/netns/{HostNs}", Binary.Path, "agent", "--node", Node, "--data-dir", DataDir,
+                     "--api-socket", Socket, "--metrics", "127.0.0.1:9653", "--netns-prefix", NetnsPrefix, "--dns-upstream", "127.0.0.1:9" })
+            psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEndAsync();
+        var error = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(timeout))
+        {
+            p.Kill(entireProcessTree: true);
+            p.WaitForExit();
+            throw new TimeoutException($"agent still running after {timeout.TotalSeconds} s");
+        }
+        return (p.ExitCode, output.Result, error.Result);
+    }
+
     /// <summary>SIGTERM and wait: a clean stop.</summary>
     public void Stop()
     {

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Xunit;
 using Discovery.Testing;
 
@@ -11,12 +10,19 @@ public sealed class RestartTests : IDisposable
 
     public void Dispose() => _a.Dispose();
 
+    // Live block claims in the agent's state log, replayed as a restart would (last writer wins per key).
     private static int ClaimCount(AgentUnderTest a)
     {
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(a.DataDir, "catalog.json")));
-        return doc.RootElement.GetProperty("Entries").EnumerateArray()
-            .Count(e => e.GetProperty("Table").GetString() == "clm" && e.GetProperty("Key").GetString()!.StartsWith("blk/", StringComparison.Ordinal)
-                && !e.GetProperty("Tombstone").GetBoolean());
+        byte[] bytes;
+        using (var fs = new FileStream(Path.Combine(a.DataDir, Discovery.Daemon.Agent.StateLog.FileName), FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
+        {
+            bytes = new byte[fs.Length];
+            fs.ReadExactly(bytes);
+        }
+        var catalog = new Discovery.Model.Catalog(a.Node);
+        foreach (var r in Discovery.Daemon.Agent.StateLogCodec.Scan(bytes).Records)
+            if (r is Discovery.Daemon.Agent.StateRecord.Entry { Value: var e }) catalog.Merge(e);
+        return catalog.AllEntries().Count(e => e.Table == "clm" && e.Key.StartsWith("blk/", StringComparison.Ordinal) && !e.Tombstone);
     }
 
     [Fact]

@@ -158,7 +158,7 @@ public sealed class PeerPlanTests
     public void A_hidden_node_drops_out_of_the_desired_entries_and_comes_back_when_shown()
     {
         var catalog = new Catalog("h1");
-        catalog.Put(Tables.Endpoints, "a", RecordCodec.Encode(Ep("h1", "198.19.1.2", V1, id: new string('a', 64))));
+        catalog.Put(Tables.Endpoints, new string('a', 64), RecordCodec.Encode(Ep("h1", "198.19.1.2", V1, id: new string('a', 64))));
         foreach (var (node, ip, vtep) in new[] { ("h2", "198.19.1.3", V2), ("h3", "198.19.1.4", V3) })
         {
             var ep = Ep(node, ip, vtep);

@@ -1,0 +1,57 @@
+using System.Collections;
+using System.Collections.Immutable;
+using System.Diagnostics.CodeAnalysis;
+using Discovery.Model;
+using Discovery.Model.Claims;
+
+namespace Discovery.Overlay.Ipam;
+
+/// <summary>
+/// <see cref="IIpamView"/> over the change-fed <see cref="CatalogIndex"/>: an allocation costs what the network's
+/// claims and addresses cost, never a scan of the cluster's catalog. Block claims of the earlier format
+/// (<see cref="Tables.Blocks"/>) are read as <see cref="ClaimKinds.Block"/> claims, as <see cref="CatalogIpamView"/> does.
+/// </summary>
+public sealed class IndexIpamView(CatalogIndex index) : IIpamView
+{
+    public IEnumerable<HeldClaim> ClaimsOf(string kind, string scope)
+    {
+        foreach (var c in index.ResourceClaims(kind, scope)) yield return c;
+        if (kind != ClaimKinds.Block) yield break;
+        foreach (var (legacy, entry) in index.Claims(scope))
+        {
+            if (legacy.Node != entry.Owner || legacy.Block.BaseAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork) continue;
+            yield return new HeldClaim(new ResourceClaim(ClaimKinds.Block, scope, legacy.Block.ToString(), legacy.Node), entry);
+        }
+    }
+
+    public IReadOnlyDictionary<uint, AddressUse> AddressesInUse(string network) => new Addresses(index.AddressesOn(network));
+
+    public IEnumerable<HeldClaim> ClaimsBy(string node)
+    {
+        foreach (var c in index.ResourceClaimsBy(node)) yield return c;
+        foreach (var net in index.Networks())
+            foreach (var (legacy, entry) in index.Claims(net.Name))
+                if (legacy.Node == node && entry.Owner == node)
+                    yield return new HeldClaim(new ResourceClaim(ClaimKinds.Block, legacy.Network, legacy.Block.ToString(), node), entry);
+    }
+
+    // The index's immutable snapshot seen as AddressUse, without a copy: O(1) per allocation.
+    private sealed class Addresses(ImmutableDictionary<uint, EndpointRecord> held) : IReadOnlyDictionary<uint, AddressUse>
+    {
+        private static AddressUse Use(EndpointRecord e) => new(e.Name, e.Node);
+        public AddressUse this[uint key] => Use(held[key]);
+        public IEnumerable<uint> Keys => held.Keys;
+        public IEnumerable<AddressUse> Values => held.Values.Select(Use);
+        public int Count => held.Count;
+        public bool ContainsKey(uint key) => held.ContainsKey(key);
+        public bool TryGetValue(uint key, [MaybeNullWhen(false)] out AddressUse value)
+        {
+            bool found = held.TryGetValue(key, out var e);
+            value = found ? Use(e!) : default;
+            return found;
+        }
+        public IEnumerator<KeyValuePair<uint, AddressUse>> GetEnumerator() =>
+            held.Select(kv => new KeyValuePair<uint, AddressUse>(kv.Key, Use(kv.Value))).GetEnumerator();
+        IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+}
