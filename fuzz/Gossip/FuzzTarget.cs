@@ -88,18 +88,12 @@ public static class FuzzTarget
         if (CatalogCodec.IsEntryMessage(message)) Value(CatalogCodec.DecodeEntryMessage(message, out _));
         else if (message[0] == CatalogCodec.StateMessage)
             foreach (var e in CatalogCodec.DecodeState(message)) Value(e);
+        else if (EntryBatch.IsBatch(message))
+            foreach (var item in EntryBatch.Decode(message)) Value(item.Entry);
     }
 
-    private static void Value(CatalogEntry e)
-    {
-        if (e.Tombstone) return;
-        switch (e.Table)
-        {
-            case Tables.Networks: RecordCodec.DecodeNetwork(e.Value.Span); break;
-            case Tables.Endpoints: RecordCodec.DecodeEndpoint(e.Value.Span, e.Key); break;
-            case Tables.Blocks: RecordCodec.DecodeBlockClaim(e.Value.Span); break;
-        }
-    }
+    // The edge validation the replicator runs on every entry: it decodes every known table and must never throw.
+    private static void Value(CatalogEntry e) => EntryValidator.Check(e, out _);
 
     /// <summary>The bytes as each record type, each rejection independent of the others.</summary>
     private static void Records(ReadOnlySpan<byte> data)
@@ -107,6 +101,7 @@ public static class FuzzTarget
         Documented(data, static d => RecordCodec.DecodeNetwork(d));
         Documented(data, static d => RecordCodec.DecodeEndpoint(d, "0000000000000000000000000000000000000000000000000000000000000000"));
         Documented(data, static d => RecordCodec.DecodeBlockClaim(d));
+        Documented(data, static d => RecordCodec.DecodeResourceClaim(d));
     }
 
     private static void Serf(byte[]? meta)
