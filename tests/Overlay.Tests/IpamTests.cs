@@ -34,7 +34,7 @@ public sealed class IpamTests
 
         public void Detach(IPAddress ip)
         {
-            var e = Catalog.AllEntries().Single(e => e.Table == Tables.Endpoints && !e.Tombstone && RecordCodec.DecodeEndpoint(e.Value.Span).Address.Equals(ip));
+            var e = Catalog.AllEntries().Single(e => e.Table == Tables.Endpoints && !e.Tombstone && RecordCodec.DecodeEndpoint(e.Value.Span, e.Key).Address.Equals(ip));
             Catalog.Delete(Tables.Endpoints, e.Key);
         }
 

@@ -48,7 +48,7 @@ public class CatalogIndexTests
                 break;
             case 5:
                 var claim = Claim(a, c, b % 3 == 0 ? Me : remote);
-                var key = BlockOwnership.ClaimKey(claim.Network, claim.Block, claim.Node);
+                var key = $"{claim.Network}/{claim.Block}/{claim.Node}"; // the earlier format's per-claimant key
                 if (claim.Node == Me) catalog.Put(Tables.Blocks, key, RecordCodec.Encode(claim));
                 else catalog.Merge(new CatalogEntry(Tables.Blocks, key, remote, lamport, c == 5, c == 5 ? ReadOnlyMemory<byte>.Empty : RecordCodec.Encode(claim)));
                 break;
