@@ -20,7 +20,8 @@ public sealed class SimulatedCatalogNode : IGossipDelegate, IDisposable
         Index = index;
         Member = member;
         // Both the catalog's tombstone ages and the replicator's drain timer and reaper run on the host's virtual clock.
-        Catalog = new Catalog(member.Name, member.Host.Time);
+        // One window for both, as the agent sets them from reapWindowSeconds: tombstones live as long as a hidden owner.
+        Catalog = new Catalog(member.Name, member.Host.Time, new CatalogOptions { TombstoneLifetime = options.ReapWindow });
         Replicator = new CatalogReplicator(Catalog, options, member.Host.Time) { ClusterSize = () => member.Node.EstimatedNodes() };
         _watch = Catalog.Watch();
         member.Application = this;
