@@ -39,6 +39,8 @@ public sealed class CatalogIndex : IDisposable
     private readonly Dictionary<string, Dictionary<string, EndpointRecord>> _byNetwork = new(StringComparer.Ordinal);
     // This node's endpoints by where they live: what attach, detach and the sandbox DNS look up.
     private readonly Dictionary<(string Netns, string Network), string> _localByPlace = new();
+    // Every endpoint of this node, with or without a known place: the reconciler must see those without one too.
+    private readonly HashSet<string> _localIds = new(StringComparer.Ordinal);
     private readonly Dictionary<string, HashSet<string>> _localNetworksByNetns = new(StringComparer.Ordinal);
     // IPv4 holders per network: ids in arrival order (two may share an address after a partition), and an immutable
     // view of the first holder that IPAM can keep without a copy while the index moves on.
@@ -128,13 +130,14 @@ public sealed class CatalogIndex : IDisposable
         }
     }
 
-    /// <summary>Every endpoint of this node, with its place.</summary>
+    /// <summary>Every endpoint of this node, with its place joined where it is known (Netns empty where it is not:
+    /// a record of ours that came back from peers after this node lost its state).</summary>
     public IReadOnlyList<EndpointRecord> LocalEndpoints()
     {
         lock (_gate)
         {
             Drain();
-            return _localByPlace.Values.Select(id => _endpoints[id]).ToList();
+            return _localIds.Select(id => _endpoints[id]).ToList();
         }
     }
 
@@ -287,6 +290,7 @@ public sealed class CatalogIndex : IDisposable
             if (ids.Count == 1)
                 _addresses[ep.Network] = (_addresses.GetValueOrDefault(ep.Network) ?? ImmutableDictionary<uint, EndpointRecord>.Empty).SetItem(addr, ep);
         }
+        if (ep.Node == _node) _localIds.Add(ep.Id);
         // Only an own endpoint with a known place can be found by place (one whose place is lost is reconciled away).
         if (ep.Node == _node && ep.Netns.Length > 0 && _localByPlace.TryAdd((ep.Netns, ep.Network), ep.Id))
         {
@@ -298,6 +302,7 @@ public sealed class CatalogIndex : IDisposable
     private void RemoveEndpoint(string id)
     {
         if (!_endpoints.Remove(id, out var ep)) return;
+        _localIds.Remove(id);
         var members = _byNetwork[ep.Network];
         members.Remove(id);
         if (members.Count == 0) _byNetwork.Remove(ep.Network);
