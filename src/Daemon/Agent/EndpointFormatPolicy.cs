@@ -46,7 +46,7 @@ public sealed class EndpointFormatPolicy(Func<IReadOnlyList<Member>> members, Ti
 
     /// <summary>The pure rule: 1.0 while a live Discovery member reads only 1.x.</summary>
     public static EndpointFormat For(IEnumerable<Member> members) =>
-        members.Any(m => m.State is MemberState.Alive or MemberState.Suspect && AgentTags.IsDiscoveryAgent(m) && AgentTags.ProtocolVersionOf(m) < 2)
+        members.Any(m => m.State is MemberState.Alive or MemberState.Suspect && AgentTags.ReadsOnlyPreviousFormats(m))
             ? EndpointFormat.Legacy : EndpointFormat.Current;
 
     private void Decide()

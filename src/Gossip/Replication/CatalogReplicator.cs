@@ -424,7 +424,7 @@ public sealed partial class CatalogReplicator : IGossipDelegate, IMembershipList
     // A Discovery agent that announces an older protocol version reads only the previous entry format.
     private void TrackProtocol(Member member)
     {
-        bool legacy = AgentTags.IsDiscoveryAgent(member) && AgentTags.ProtocolVersionOf(member) < AgentTags.CurrentProtocolVersion;
+        bool legacy = AgentTags.ReadsOnlyPreviousFormats(member);
         lock (_gate)
         {
             if (legacy) _legacyPeers.Add(member.Name);

@@ -32,6 +32,12 @@ public static class AgentTags
     public static int ProtocolVersionOf(Member member) =>
         member.Tags.TryGetValue(ProtocolVersion, out var v) && int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : 1;
 
+    /// <summary>True for a Discovery agent of the previous release: it reads only entry format 1 and endpoint records
+    /// 1.x, so while one is a member everything is written in those formats (one rule for the gossip envelope and the
+    /// records).</summary>
+    public static bool ReadsOnlyPreviousFormats(Member member) =>
+        IsDiscoveryAgent(member) && ProtocolVersionOf(member) < CurrentProtocolVersion;
+
     public static IPAddress? VtepOf(Member member) =>
         member.Tags.TryGetValue(Vtep, out var v) && IPAddress.TryParse(v, out var ip) ? ip : null;
 }
