@@ -57,12 +57,7 @@ public sealed class AgentUnderTest : IDisposable
                      "--dns-upstream", "127.0.0.1:9" })
             psi.ArgumentList.Add(a);
         foreach (var (k, v) in env ?? new Dictionary<string, string>()) psi.Environment[k] = v;
-        var p = Process.Start(psi)!;
-        var log = new StreamWriter(LogPath, append: true) { AutoFlush = true };
-        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
-        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
-        p.BeginOutputReadLine();
-        p.BeginErrorReadLine();
+        var p = Support.AgentProcess.StartLogged(psi, LogPath);
         _agent = p;
         bool ready = Eventually.TrueBlocking(() =>
         {

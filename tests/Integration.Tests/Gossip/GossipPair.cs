@@ -109,12 +109,7 @@ public sealed class GossipPair : IDisposable
                          "--bind", $"{Address}:{Port}", "--advertise", Address.ToString(), "--dns-upstream", "127.0.0.1:9" })
                 psi.ArgumentList.Add(a);
             if (join is not null) { psi.ArgumentList.Add("--join"); psi.ArgumentList.Add($"{join}:{Port}"); }
-            var p = Process.Start(psi)!;
-            var log = new StreamWriter(LogPath, append: true) { AutoFlush = true };
-            p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
-            p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
-            p.BeginOutputReadLine();
-            p.BeginErrorReadLine();
+            var p = Support.AgentProcess.StartLogged(psi, LogPath);
             _process = p;
             if (!Eventually.TrueBlocking(() => p.HasExited || (File.Exists(Socket) && Cli("network", "ls").Exit == 0), TimeSpan.FromSeconds(20)) || p.HasExited)
                 throw new InvalidOperationException($"{Node} did not start: {Status()}");
