@@ -35,8 +35,9 @@ public sealed class AddressAllocator
     // When each block of this node was first seen empty; it is released once the grace has passed since.
     private readonly Dictionary<(string Network, uint Block), DateTimeOffset> _emptySince = new();
 
+    /// <summary>An allocator reading the catalog through its own change-fed index, as the agent's does.</summary>
     public AddressAllocator(Catalog catalog, OverlayOptions options, TimeProvider time, Action persist)
-        : this(catalog, new CatalogIpamView(catalog), options, time, persist) { }
+        : this(catalog, new IndexIpamView(new CatalogIndex(catalog, options.Node)), options, time, persist) { }
 
     public AddressAllocator(Catalog catalog, IIpamView view, OverlayOptions options, TimeProvider time, Action persist)
         : this(catalog, view, new ClaimBoard(catalog, view, time, options.ClaimSettle), options, time, persist) { }
@@ -213,7 +214,7 @@ public sealed class AddressAllocator
 
     private void Release(HeldClaim held)
     {
-        if (CatalogIpamView.IsLegacy(held)) _catalog.Delete(Tables.Blocks, held.Entry.Key);
+        if (IndexIpamView.IsLegacy(held)) _catalog.Delete(Tables.Blocks, held.Entry.Key);
         else _claims.Release(held.Claim);
     }
 

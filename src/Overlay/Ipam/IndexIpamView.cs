@@ -9,7 +9,8 @@ namespace Discovery.Overlay.Ipam;
 /// <summary>
 /// <see cref="IIpamView"/> over the change-fed <see cref="CatalogIndex"/>: an allocation costs what the network's
 /// claims and addresses cost, never a scan of the cluster's catalog. Block claims of the earlier format
-/// (<see cref="Tables.Blocks"/>) are read as <see cref="ClaimKinds.Block"/> claims, as <see cref="CatalogIpamView"/> does.
+/// (<see cref="Tables.Blocks"/>, <see cref="BlockClaim"/>) are read as <see cref="ClaimKinds.Block"/> claims, so
+/// blocks claimed before an upgrade keep their owner.
 /// </summary>
 public sealed class IndexIpamView(CatalogIndex index) : IIpamView
 {
@@ -23,6 +24,9 @@ public sealed class IndexIpamView(CatalogIndex index) : IIpamView
             yield return new HeldClaim(new ResourceClaim(ClaimKinds.Block, scope, legacy.Block.ToString(), legacy.Node), entry);
         }
     }
+
+    /// <summary>True if <paramref name="held"/> is a block claim of the earlier format (released by deleting its own key).</summary>
+    public static bool IsLegacy(HeldClaim held) => held.Entry.Table == Tables.Blocks;
 
     public IReadOnlyDictionary<uint, AddressUse> AddressesInUse(string network) => new Addresses(index.AddressesOn(network));
 
