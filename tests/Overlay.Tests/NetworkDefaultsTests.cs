@@ -54,4 +54,27 @@ public sealed class NetworkDefaultsTests
     [Fact]
     public void Mac_is_02_42_followed_by_the_ip() =>
         Assert.Equal("02:42:c6:13:01:0a", MacAddress.Format(MacAddress.FromIPv4(IPAddress.Parse("198.19.1.10"))));
+
+    [Theory]
+    [InlineData(23)]          // larger than the /24 subnet
+    [InlineData(33)]
+    [InlineData(-1)]
+    [InlineData(int.MinValue)]
+    [InlineData(int.MaxValue)]
+    public void A_block_prefix_outside_the_subnet_and_32_is_one_clear_error(int prefix)
+    {
+        var e = Fails(new("db", "198.19.5.0/24", BlockPrefixLength: prefix));
+        Assert.Equal(OverlayErrorKind.Invalid, e.Kind);
+        Assert.Contains($"block prefix /{prefix}", e.Message);
+    }
+
+    [Fact]
+    public void A_block_prefix_that_splits_a_subnet_into_too_many_blocks_is_refused() =>
+        // Pure validation, nothing is sent: a /8 alone in the catalog, split into 2^24 blocks.
+        Assert.Contains("more than", Assert.Throws<OverlayException>(() =>
+            NetworkDefaults.Resolve(new CreateNetworkRequest("db", "198.0.0.0/8", BlockPrefixLength: 32), [], Options)).Message);
+
+    [Fact]
+    public void A_block_size_that_is_not_a_power_of_two_has_no_prefix() =>
+        Assert.Equal([null, null, null, 26, 32], new long[] { 0, -64, 65, 64, 1 }.Select(n => Discovery.Overlay.Ipam.BlockLayout.PrefixForSize(n)).ToArray());
 }
