@@ -30,6 +30,7 @@ public sealed class DnsService : IDisposable
     private readonly ILogger _log;
     private readonly Random _seeds;
     private readonly List<SandboxListener> _hostListeners = [];
+    private readonly bool _ownsMetrics;
 
     /// <summary>Watches <paramref name="catalog"/> for endpoints.</summary>
     public DnsService(Catalog catalog, ResolverOptions options, ILoggerFactory? loggers = null, DnsMetrics? metrics = null, TimeProvider? time = null, Random? random = null)
@@ -41,6 +42,7 @@ public sealed class DnsService : IDisposable
         Options = options;
         loggers ??= NullLoggerFactory.Instance;
         _log = loggers.CreateLogger("Discovery.Resolver");
+        _ownsMetrics = metrics is null;
         Metrics = metrics ?? new DnsMetrics();
         time ??= TimeProvider.System;
         _seeds = random ?? new Random();
@@ -166,5 +168,6 @@ public sealed class DnsService : IDisposable
         }
         _forwarder.Dispose();
         _updater.Dispose();
+        if (_ownsMetrics) Metrics.Dispose();
     }
 }

@@ -1,5 +1,6 @@
 using System.Net;
 using Discovery.Daemon.Api;
+using Discovery.Daemon.Metrics;
 using Discovery.Daemon.Supervision;
 using Discovery.Model;
 using Discovery.Gossip;
@@ -14,7 +15,6 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
-using Prometheus;
 
 namespace Discovery.Daemon.Agent;
 
@@ -45,7 +45,10 @@ public static class AgentRunner
         var others = catalog.Owners().Count;
         log.LogInformation("node {Node}: {Entries} entries loaded from {Path}; {Owners} other owners hidden until seen alive",
             cfg.Node, loaded, state.Path, others);
-        AgentMetrics.Install(catalog);
+        // The exporter listens before any metric class makes its instruments (DiscoveryMeters starts it first).
+        using var telemetry = DiscoveryMeters.Create();
+        var agentMetrics = telemetry.Agent(catalog);
+        agentMetrics.ObservePlatform();
         var faults = FaultInjector.FromEnvironment(log);
 
         EndpointFormatPolicy? endpointFormat = null;
@@ -65,7 +68,7 @@ public static class AgentRunner
         if (options.Vtep is null)
             log.LogWarning("no --advertise address: single-host mode, VXLAN peers cannot reach this host");
         var overlay = new OverlayService(catalog, options, TimeProvider.System, state.Flush, loggerFactory.CreateLogger<OverlayService>(), places: state);
-        overlay.EndpointCheckFailed += (check, _, _) => AgentMetrics.ReconcileErrors.WithLabels(check).Inc();
+        overlay.EndpointCheckFailed += (check, _, _) => agentMetrics.ReconcileFailed(check);
         await overlay.ReconcileAsync(stop);
 
         // Gossip: the replicator spreads catalog changes; a dead node's entries are hidden, a leaving node's removed.
@@ -81,7 +84,7 @@ public static class AgentRunner
             // A network outlives the node that created it (other hosts' containers are on it):
             KeepOnLeave = e => e.Table == Tables.Networks,
         }, TimeProvider.System, loggerFactory.CreateLogger<CatalogReplicator>());
-        replicator.Converged += age => AgentMetrics.CatalogConvergence.Observe(Math.Max(0, age.TotalSeconds));
+        replicator.Converged += agentMetrics.CatalogConverged;
         var bind = cfg.ParseBind();
         // Peers reach us at the underlay address; with none (single host) at the bind address, or loopback.
         var advertise = options.Vtep ?? (bind.Address.Equals(IPAddress.Any) ? IPAddress.Loopback : bind.Address);
@@ -95,7 +98,7 @@ public static class AgentRunner
             EncryptKeys = keyringFile.Initial(cfg.Encrypt),
             Tags = AgentTags.For(advertise),
         }, application: replicator, listener: replicator, loggers: loggerFactory);
-        using var gossipMetrics = new GossipPrometheus(gossip, Prometheus.Metrics.DefaultRegistry, replicator);
+        using var gossipMetrics = telemetry.Gossip(gossip, replicator);
         endpointFormat = new EndpointFormatPolicy(() => gossip.Members, TimeProvider.System);
         try { gossip.Start(); }
         catch (Exception ex) when (ex is System.Net.Sockets.SocketException or Discovery.Gossip.Transport.GossipTransportException)
@@ -114,16 +117,16 @@ public static class AgentRunner
         // Health changes arrive from several threads: compute and publish under one lock so a stale value never wins.
         void UpdateReady()
         {
-            lock (readyGate) AgentMetrics.Ready.Set(Volatile.Read(ref started) && supervisor.AllUp ? 1 : 0);
+            lock (readyGate) agentMetrics.Ready = Volatile.Read(ref started) && supervisor.AllUp;
         }
         supervisor.HealthChanged += UpdateReady;
-        supervisor.Restarted += loop => AgentMetrics.LoopRestarts.WithLabels(loop).Inc();
+        supervisor.Restarted += agentMetrics.LoopRestarted;
         gossip.Node.LoopFaulted += (loop, _) => supervisor.ReportFault(loop);
         gossip.Node.LoopRecovered += supervisor.ReportRecovered;
 
         // vxlan0 peer entries. A restart builds a new programmer, whose first pass re-reads every vxlan0 (adopting what is right).
         PeerProgrammer? currentPeers = null;
-        AgentMetrics.InstallPeers(() => (IReadOnlyDictionary<string, int>?)Volatile.Read(ref currentPeers)?.Peers ?? new Dictionary<string, int>());
+        agentMetrics.ObservePeers(() => (IReadOnlyDictionary<string, int>?)Volatile.Read(ref currentPeers)?.Peers ?? new Dictionary<string, int>());
         var peerLoop = supervisor.Start("peer-programmer", RestartPolicy.Default, async run =>
         {
             await using var peers = new PeerProgrammer(catalog, overlay.Kernel, options, loggerFactory.CreateLogger<PeerProgrammer>());
@@ -144,11 +147,11 @@ public static class AgentRunner
             MaxInFlight = cfg.DnsMaxInFlight,
             CacheMaxEntries = cfg.DnsCacheMaxEntries,
             FaultPoint = faults is null ? null : faults.At,
-        }, loggerFactory);
+        }, loggerFactory, telemetry.Dns());
         log.LogInformation("DNS upstreams: {Upstreams}", string.Join(", ", dns.Upstreams));
         supervisor.Start("name-table", RestartPolicy.Default, run => dns.RunNameTableAsync(run.Started, run.Stopping));
         var attachments = new AttachFlow(overlay, dns, loggerFactory.CreateLogger<AttachFlow>(), faults is null ? null : faults.At);
-        attachments.RestoreFailed += (_, _) => AgentMetrics.ReconcileErrors.WithLabels("dns-restore").Inc();
+        attachments.RestoreFailed += (_, _) => agentMetrics.ReconcileFailed("dns-restore");
         await attachments.RestoreAllAsync(stop);
 
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(cfg.ApiSocket))!);
@@ -156,8 +159,8 @@ public static class AgentRunner
         using var leaving = CancellationTokenSource.CreateLinkedTokenSource(stop);
         var leaveRequested = false;
         await using var api = ApiServer.Build(cfg.ApiSocket, overlay, attachments, gossip, () => keyringFile.Save(gossip.Keyring),
-            () => { leaveRequested = true; leaving.Cancel(); }, cfg.Node, provider);
-        await using var metrics = BuildMetricsServer(cfg.Metrics, provider, supervisor);
+            () => { leaveRequested = true; leaving.Cancel(); }, cfg.Node, provider, agentMetrics);
+        await using var metrics = BuildMetricsServer(cfg.Metrics, provider, supervisor, telemetry.Exporter, agentMetrics);
         try
         {
             await api.StartAsync(stop);
@@ -183,7 +186,7 @@ public static class AgentRunner
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
                 {
                     log.LogError("saving state to {Dir} failed: {Reason}", cfg.DataDir, ex.Message);
-                    AgentMetrics.StateSaveErrors.Inc();
+                    agentMetrics.StateSaveFailed();
                 }
                 await Task.Delay(TimeSpan.FromSeconds(10), run.Stopping);
             }
@@ -262,14 +265,15 @@ public static class AgentRunner
         }
     }
 
-    private static WebApplication BuildMetricsServer(string address, ILoggerProvider logs, LoopSupervisor supervisor)
+    private static WebApplication BuildMetricsServer(string address, ILoggerProvider logs, LoopSupervisor supervisor,
+        PrometheusExporter exporter, AgentMetrics agentMetrics)
     {
         var ep = IPEndPoint.Parse(address);
         var app = WebHosts.Create(k => k.Listen(ep), logs);
-        app.MapMetrics("/metrics");
+        app.MapPrometheus("/metrics", exporter);
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         // 503 before start-up is done, while any background loop is down (crashed, not yet restarted), and while stopping.
-        app.MapGet("/readyz", () => AgentMetrics.Ready.Value == 1
+        app.MapGet("/readyz", () => agentMetrics.Ready
             ? Results.Text("ready\n")
             : Results.Text(supervisor.Down is { Count: > 0 } down ? $"not ready: loops down: {string.Join(", ", down)}\n" : "not ready\n", statusCode: 503));
         return app;

@@ -16,7 +16,7 @@ namespace Discovery.Daemon.Api;
 public static class ApiServer
 {
     public static WebApplication Build(string socketPath, OverlayService overlay, AttachFlow attachments, GossipAgent gossip,
-        Action saveKeys, Action leave, string node, ILoggerProvider logs)
+        Action saveKeys, Action leave, string node, ILoggerProvider logs, AgentMetrics metrics)
     {
         var app = WebHosts.Create(k => k.ListenUnixSocket(socketPath), logs);
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Discovery.Api");
@@ -45,7 +45,7 @@ public static class ApiServer
             finally
             {
                 var route = (ctx.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "unmatched";
-                AgentMetrics.ApiRequests.WithLabels($"{ctx.Request.Method} {route}", ctx.Response.StatusCode.ToString()).Inc();
+                metrics.ApiRequest($"{ctx.Request.Method} {route}", ctx.Response.StatusCode);
             }
         });
 

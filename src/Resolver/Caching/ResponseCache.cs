@@ -82,17 +82,17 @@ public sealed class ResponseCache
     {
         length = 0;
         rcode = 0;
-        if (!_lookup.TryGetValue(key, out var entry)) { _metrics?.CacheMiss.Inc(); return false; }
+        if (!_lookup.TryGetValue(key, out var entry)) { _metrics?.CacheMiss(); return false; }
         long now = _time.GetTimestamp();
         if (now >= entry.ExpiresAt)
         {
             _map.TryRemove(new KeyValuePair<byte[], Entry>(_lookup.TryGetValue(key, out var k, out _) ? k : [], entry));
-            _metrics?.CacheMiss.Inc();
+            _metrics?.CacheMiss();
             return false;
         }
         // The client's question bytes replace the stored ones (same name, maybe other case); that needs them uncompressed.
         int nameEnd = DnsHeader.Size + q.NameLength;
-        if (q.QuestionEnd != nameEnd + 4) { _metrics?.CacheMiss.Inc(); return false; }
+        if (q.QuestionEnd != nameEnd + 4) { _metrics?.CacheMiss(); return false; }
         var stored = entry.Response;
         rcode = stored[3] & DnsHeader.RcodeMask;
         if (stored.Length > limit)
@@ -117,7 +117,7 @@ public sealed class ResponseCache
             }
             length = stored.Length;
         }
-        _metrics?.CacheHit.Inc();
+        _metrics?.CacheHit();
         return true;
     }
 
