@@ -70,8 +70,18 @@ public sealed class ServerAllocationTests : IDisposable
             catalog.Put(Discovery.Model.Tables.Endpoints, ep.Id, Discovery.Model.RecordCodec.Encode(ep));
         }
         using var upstream = new FakeUpstream((q, _) => FakeUpstream.Reply(q, 300, "198.18.9.9"));
+        // The instruments are enabled, as under the agent's exporter, by a listener that itself allocates nothing.
+        using var meters = new Discovery.Testing.TestMeterFactory();
+        long measured = 0;
+        using var meterListener = new System.Diagnostics.Metrics.MeterListener
+        {
+            InstrumentPublished = (i, l) => { if (ReferenceEquals(i.Meter.Scope, meters)) l.EnableMeasurementEvents(i); },
+        };
+        meterListener.SetMeasurementEventCallback<long>((_, _, _, _) => Interlocked.Increment(ref measured));
+        meterListener.SetMeasurementEventCallback<double>((_, _, _, _) => Interlocked.Increment(ref measured));
+        meterListener.Start();
         var dns = new Discovery.Resolver.DnsService(catalog, new Discovery.Resolver.ResolverOptions { Upstreams = [upstream.EndPoint], HostResolvConf = "/nonexistent" },
-            metrics: new Discovery.Resolver.DnsMetrics(Prometheus.Metrics.WithCustomRegistry(Prometheus.Metrics.NewCustomRegistry())));
+            metrics: new Discovery.Resolver.DnsMetrics(meters));
         _owned.Add(dns);
         await dns.WaitForCatalogVersionAsync(catalog.Version);
         // Prime the cache through a real listener.
@@ -116,6 +126,9 @@ public sealed class ServerAllocationTests : IDisposable
         }
 
         Run(200);
+        long before = Interlocked.Read(ref measured);
         Assert.Equal(0, Run(2000));
+        // Every query counted and timed (two measurements each), and the cached one's cache hit.
+        Assert.Equal(2000 * (2 * queries.Length + 1), Interlocked.Read(ref measured) - before);
     }
 }

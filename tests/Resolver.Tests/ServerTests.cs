@@ -4,7 +4,6 @@ using System.Net.Sockets;
 using ARSoft.Tools.Net.Dns;
 using Discovery.Model;
 using Discovery.Resolver;
-using Prometheus;
 using Xunit;
 using RecordType = ARSoft.Tools.Net.Dns.RecordType;
 
@@ -20,7 +19,7 @@ public sealed class ServerTests : IDisposable
     {
         options ??= new ResolverOptions();
         options = options with { Upstreams = upstreams, HostResolvConf = "/nonexistent" };
-        var dns = new DnsService(_catalog, options, metrics: new DnsMetrics(Metrics.WithCustomRegistry(Metrics.NewCustomRegistry())));
+        var dns = new DnsService(_catalog, options);
         _owned.Add(dns);
         var listener = dns.Listen(new IPEndPoint(IPAddress.Loopback, 0), ["n1"]);
         return (dns, listener.UdpEndPoint);

@@ -7,7 +7,6 @@ using Discovery.Gossip.Replication;
 using Discovery.Gossip.Wire;
 using Discovery.Model;
 using Discovery.Testing;
-using Prometheus;
 using Xunit;
 
 namespace Discovery.Gossip.Tests.Transport;
@@ -45,16 +44,19 @@ public class NetTransportTests
         Replication.TestEndpoints.Put(ca, "x");
         Assert.True(await Eventually.True(() => Replication.TestEndpoints.Has(cb.Snapshot(), "x"), TimeSpan.FromSeconds(10)));
 
-        var registry = Metrics.NewCustomRegistry();
+        using var meters = new TestMeterFactory();
+        using var recorder = new MeterRecorder(meters);
         long succeeded = a.Metrics.Probes - a.Metrics.ProbeFailures;
-        using var exporter = new GossipPrometheus(a, registry);
-        // A probe of b succeeded while the exporter was listening, so the probe histogram has a sample.
-        await Eventually.Until(() => a.Metrics.Probes - a.Metrics.ProbeFailures > succeeded, TimeSpan.FromSeconds(10), "a probe of b succeeding after the exporter started");
-        using var s = new MemoryStream();
-        await registry.CollectAndExportAsTextAsync(s);
-        var text = System.Text.Encoding.UTF8.GetString(s.ToArray());
-        foreach (var name in new[] { "discovery_gossip_members{state=\"alive\"} 2", "discovery_gossip_messages_total{type=\"ping\",direction=\"out\"}", "discovery_gossip_bytes_total{direction=\"in\"}", "discovery_gossip_health_score", "discovery_gossip_decrypt_failures_total 0", "discovery_gossip_probe_duration_seconds_count" })
-            Assert.Contains(name, text);
+        using var instruments = new GossipInstruments(a, meters);
+        // A probe of b succeeded while the instruments were listening, so the probe histogram has a sample.
+        await Eventually.Until(() => a.Metrics.Probes - a.Metrics.ProbeFailures > succeeded, TimeSpan.FromSeconds(10), "a probe of b succeeding after the instruments were made");
+        Assert.Equal(2, recorder.Value("discovery_gossip_members", ("state", "alive")));
+        Assert.True(recorder.Value("discovery_gossip_messages_total", ("type", "ping"), ("direction", "out")) > 0);
+        Assert.True(recorder.Value("discovery_gossip_bytes_total", ("direction", "in")) > 0);
+        Assert.True(recorder.Has("discovery_gossip_health_score"));
+        Assert.True(recorder.Has("discovery_gossip_decrypt_failures_total"));
+        Assert.Equal(0, recorder.Value("discovery_gossip_decrypt_failures_total"));
+        Assert.True(recorder.Value("discovery_gossip_probe_duration_seconds") > 0);
     }
 
     [Fact]

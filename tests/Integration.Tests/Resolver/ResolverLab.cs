@@ -5,7 +5,6 @@ using Discovery.Model;
 using Discovery.Platform;
 using Discovery.Resolver;
 using Discovery.Tests.Support;
-using Prometheus;
 using Discovery.Testing;
 
 namespace Discovery.Tests.Resolver;
@@ -53,7 +52,7 @@ public sealed class ResolverLab : IDisposable
             HostResolvConf = Path.Combine(_dir, "host-resolv.conf"),
         };
         File.WriteAllText(options.HostResolvConf, $"nameserver {UpstreamAddress}\nsearch {Zone}\n");
-        return new DnsService(Catalog, options, metrics: new DnsMetrics(Metrics.WithCustomRegistry(Metrics.NewCustomRegistry())));
+        return new DnsService(Catalog, options);
     }
 
     public void ReplaceService(DnsService next)
