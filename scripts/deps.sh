@@ -3,7 +3,7 @@
 # only the packages that are missing, and checks the .NET SDK instead of guessing.
 set -euo pipefail
 PKGS=(iproute2 nftables libnftables1 dnsutils serf busybox curl conntrack knot knot-dnsutils
-      dnsperf unbound python3-msgpack tcpdump procps iputils-ping libc-bin strace)
+      dnsperf unbound python3-msgpack tcpdump procps iputils-ping libc-bin strace prometheus)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -13,8 +13,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null || apt-get update
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian starts unbound and knot as services on install; our tests start their own.
-  for s in unbound knot; do systemctl disable --now "$s" >/dev/null 2>&1 || true; done
+  # Debian starts unbound, knot and prometheus as services on install; our tests start their own (prometheus is
+  # here for promtool, which checks the /metrics text).
+  for s in unbound knot prometheus; do systemctl disable --now "$s" >/dev/null 2>&1 || true; done
 fi
 if ! command -v dotnet >/dev/null 2>&1; then
   echo "deps: the .NET 10 SDK is required (dotnet not on PATH). Install it from https://dot.net and retry." >&2
