@@ -21,6 +21,7 @@ internal sealed class InstrumentFamily
     private readonly Update _update;
     private readonly double[] _bounds = [];
     private readonly string[] _boundLabels = [];
+    private readonly string _bucketName, _sumName, _countName;
     // Series in creation order, so a scrape reads like the last one; replaced (never mutated) under _createGate.
     private MetricSeries[] _ordered = [];
     private long _collecting;
@@ -37,6 +38,9 @@ internal sealed class InstrumentFamily
             _ => (MetricKind.Gauge, Update.Set), // ObservableGauge, ObservableUpDownCounter, Gauge
         };
         Name = PrometheusText.FamilyName(instrument.Name, Kind);
+        _bucketName = Name + "_bucket";
+        _sumName = Name + "_sum";
+        _countName = Name + "_count";
         Help = instrument.Description ?? "";
         if (Kind == MetricKind.Histogram)
         {
@@ -112,15 +116,14 @@ internal sealed class InstrumentFamily
     private void RenderHistogram(StringBuilder sb, HistogramSeries h)
     {
         long cumulative = 0;
-        string bucket = Name + "_bucket";
         for (int i = 0; i <= _bounds.Length; i++)
         {
             cumulative += h.Count(i);
-            PrometheusText.Sample(sb, bucket, h.LabelNames, h.LabelValues, cumulative, "le", i < _bounds.Length ? _boundLabels[i] : "+Inf");
+            PrometheusText.Sample(sb, _bucketName, h.LabelNames, h.LabelValues, cumulative, "le", i < _bounds.Length ? _boundLabels[i] : "+Inf");
         }
-        PrometheusText.Sample(sb, Name + "_sum", h.LabelNames, h.LabelValues, h.Sum);
+        PrometheusText.Sample(sb, _sumName, h.LabelNames, h.LabelValues, h.Sum);
         // The count is the +Inf bucket, so the two agree even while observations race with the scrape.
-        PrometheusText.Sample(sb, Name + "_count", h.LabelNames, h.LabelValues, cumulative);
+        PrometheusText.Sample(sb, _countName, h.LabelNames, h.LabelValues, cumulative);
     }
 
     // Label sets an observable instrument stopped reporting (a network removed): forgotten, so memory stays bounded.

@@ -24,8 +24,13 @@ public sealed class PrometheusExporter : IDisposable
     private long _generation;
     private int _lastLength = 4096;
 
-    /// <summary>Exports the meters <paramref name="meters"/> created.</summary>
-    public PrometheusExporter(IMeterFactory meters) : this(m => ReferenceEquals(m.Scope, meters)) { }
+    /// <summary>The prefix of the agent's meter names ("Discovery.Resolver", "Discovery.Gossip", ...).</summary>
+    public const string MeterPrefix = "Discovery.";
+
+    /// <summary>Exports the Discovery meters <paramref name="meters"/> created. A host's factory also makes the
+    /// framework's meters (Kestrel, hosting), whose dotted instrument names are not Prometheus names: those stay out.</summary>
+    public PrometheusExporter(IMeterFactory meters)
+        : this(m => ReferenceEquals(m.Scope, meters) && m.Name.StartsWith(MeterPrefix, StringComparison.Ordinal)) { }
 
     /// <summary>Exports the meters <paramref name="accept"/> selects.</summary>
     public PrometheusExporter(Func<Meter, bool> accept)
@@ -43,6 +48,8 @@ public sealed class PrometheusExporter : IDisposable
     private void OnPublished(Instrument instrument, MeterListener listener)
     {
         if (!_accept(instrument.Meter)) return;
+        // A name Prometheus cannot parse would make the whole scrape unreadable: such an instrument is not exported.
+        if (!PrometheusText.IsValidName(instrument.Name)) return;
         var family = new InstrumentFamily(instrument);
         lock (_familiesGate) _families = [.. _families, family];
         listener.EnableMeasurementEvents(instrument, family);

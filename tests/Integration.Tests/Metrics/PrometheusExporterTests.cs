@@ -15,7 +15,7 @@ public sealed class PrometheusExporterTests : IDisposable
     public PrometheusExporterTests()
     {
         _exporter = new PrometheusExporter(_meters);
-        _meter = _meters.Create(new MeterOptions("Test"));
+        _meter = _meters.Create(new MeterOptions("Discovery.Test"));
     }
 
     public void Dispose()
@@ -80,11 +80,14 @@ public sealed class PrometheusExporterTests : IDisposable
     }
 
     [Fact]
-    public void A_family_is_announced_before_its_first_series_and_other_factories_meters_are_not_exported()
+    public void A_family_is_announced_before_its_first_series_and_only_this_factorys_discovery_meters_are_exported()
     {
         _meter.CreateCounter<long>("test_restarts_total", description: "Restarts.");
         using var other = new TestMeterFactory();
-        other.Create(new MeterOptions("Other")).CreateCounter<long>("other_total").Add(1);
+        other.Create(new MeterOptions("Discovery.Other")).CreateCounter<long>("other_total").Add(1);
+        // The framework's meters come from the same factory under a host; their dotted names are not Prometheus names.
+        _meters.Create(new MeterOptions("Microsoft.AspNetCore.Server.Kestrel")).CreateCounter<long>("kestrel_total").Add(1);
+        _meter.CreateCounter<long>("kestrel.connections").Add(1);
         var text = _exporter.Scrape();
         Assert.Equal("# HELP test_restarts_total Restarts.\n# TYPE test_restarts_total counter\n", text);
     }
@@ -139,7 +142,7 @@ public sealed class PrometheusExporterTests : IDisposable
     {
         using var meters = new TestMeterFactory();
         using var exporter = new PrometheusExporter(meters);
-        var meter = meters.Create(new MeterOptions("Gone"));
+        var meter = meters.Create(new MeterOptions("Discovery.Gone"));
         meter.CreateCounter<long>("test_gone_total").Add(1);
         Assert.Contains("test_gone_total 1\n", exporter.Scrape());
         meter.Dispose();
