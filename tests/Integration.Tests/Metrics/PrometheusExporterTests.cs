@@ -113,6 +113,28 @@ public sealed class PrometheusExporterTests : IDisposable
     }
 
     [Fact]
+    public void A_dns_answer_is_counted_and_timed_without_allocating_under_the_exporter()
+    {
+        var dns = new Discovery.Resolver.DnsMetrics(_meters);
+        void Answer(int n)
+        {
+            for (int i = 0; i < n; i++)
+            {
+                dns.Answered(Discovery.Resolver.Wire.RecordType.A, 0, Discovery.Resolver.AnswerPath.Local, System.Diagnostics.Stopwatch.GetTimestamp());
+                dns.Answered(Discovery.Resolver.Wire.RecordType.AAAA, 3, Discovery.Resolver.AnswerPath.Cache, System.Diagnostics.Stopwatch.GetTimestamp());
+            }
+        }
+        Answer(100);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Answer(10_000);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        var text = _exporter.Scrape();
+        Assert.Contains("discovery_dns_queries_total{type=\"A\",rcode=\"NOERROR\",path=\"local\"} 10100\n", text);
+        Assert.Contains("discovery_dns_queries_total{type=\"AAAA\",rcode=\"NXDOMAIN\",path=\"cache\"} 10100\n", text);
+        Assert.Contains("discovery_dns_request_duration_seconds_count{path=\"cache\"} 10100\n", text);
+    }
+
+    [Fact]
     public async Task Concurrent_increments_are_all_counted_while_scrapes_run()
     {
         var c = _meter.CreateCounter<long>("test_hits_total");
