@@ -32,13 +32,20 @@ public static partial class AgentConfiguration
     public static AgentOptions Bind(IConfiguration config)
     {
         var o = new AgentOptions();
+        BindInto(config, o);
+        return o;
+    }
+
+    /// <summary>Sets <paramref name="o"/> from the configuration; throws <see cref="ConfigException"/> like <see cref="Bind"/>.</summary>
+    public static void BindInto(IConfiguration config, AgentOptions o)
+    {
         try { config.Bind(o); }
         catch (InvalidOperationException ex)
         {
             // "Failed to convert configuration value 'x' at 'dnsTtlSeconds' to type 'System.Double'."
             var m = BindFailure().Match(ex.Message);
             if (!m.Success) throw new ConfigException($"configuration: {ex.Message}");
-            var key = m.Groups["key"].Value;
+            var key = char.ToLowerInvariant(m.Groups["key"].Value[0]) + m.Groups["key"].Value[1..];
             throw new ConfigException($"{SourceOf(config, key)}: '{config[key]}' is not a valid {m.Groups["type"].Value.Split('.')[^1]}");
         }
         // A JSON null reaches the binder as an empty value: for the settings that may be unset it means unset.
@@ -46,7 +53,6 @@ public static partial class AgentConfiguration
         if (o.DnsUpstreams == "") o.DnsUpstreams = null;
         if (o.Join == "") o.Join = null;
         if (o.Encrypt == "") o.Encrypt = null;
-        return o;
     }
 
     /// <summary>Names where <paramref name="key"/>'s value came from, as the operator wrote it (a flag, a variable, the file).</summary>

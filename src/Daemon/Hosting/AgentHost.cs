@@ -46,7 +46,9 @@ public static class AgentHost
             h.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.StopHost;
             h.ShutdownTimeout = TimeSpan.FromSeconds(30);
         });
-        builder.Services.AddOptions<AgentOptions>().Bind(builder.Configuration).ValidateOnStart();
+        // Bound once, for the run: a SIGHUP reload goes through ConfigReloader, which checks before it applies anything.
+        var configuration = builder.Configuration;
+        builder.Services.AddOptions<AgentOptions>().Configure(t => AgentConfiguration.BindInto(configuration, t)).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<AgentOptions>, AgentOptionsValidator>();
         builder.WebHost.ConfigureKestrel(k =>
         {
