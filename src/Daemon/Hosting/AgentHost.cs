@@ -83,6 +83,12 @@ public static class AgentHost
 
         try { await app.StartAsync(stop); }
         catch (OptionsValidationException ex) { return Fail(ex.Failures); }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // SIGTERM before start-up finished: a requested stop; what did start is disposed with the host.
+            log.LogInformation("agent {Node} stopped before start-up finished", options.Node);
+            return 0;
+        }
         catch (IOException ex) when (ex.InnerException is not OverlayException)
         {
             throw new ConfigException($"cannot listen on the API socket {options.ApiSocket} or metrics address {options.Metrics}: {ex.Message}");
@@ -122,7 +128,6 @@ public static class AgentHost
         services.AddSingleton(logLevel);
         services.AddSingleton(faults);
         services.AddSingleton<ISystemdNotifier, SystemdNotifier>();
-        services.AddSingleton(TimeProvider.System);
         services.AddSingleton(_ =>
         {
             Directory.CreateDirectory(o.DataDir);
