@@ -81,6 +81,8 @@ public static class AgentHost
             if (ready) log.LogInformation("agent {Node} ready: api {Socket}, metrics http://{Metrics}/metrics", options.Node, options.ApiSocket, options.Metrics);
         };
 
+        log.LogDebug("parts in start order (stopped in reverse): {Parts}", string.Join(", ",
+            app.Services.GetServices<IHostedService>().Select(s => s is SupervisedLoopService l ? l.Name : s.GetType().Name)));
         try { await app.StartAsync(stop); }
         catch (OptionsValidationException ex) { return Fail(ex.Failures); }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
