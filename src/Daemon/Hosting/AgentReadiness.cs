@@ -1,29 +1,6 @@
 using Discovery.Daemon.Supervision;
-using Microsoft.Extensions.Hosting;
 
 namespace Discovery.Daemon.Hosting;
-
-/// <summary>The test-only fault points (<see cref="FaultInjector"/>), or none: what product code calls at a named point.</summary>
-public sealed record Faults(FaultInjector? Injector)
-{
-    public Action<string>? Point => Injector is null ? null : Injector.At;
-
-    public void At(string point) => Injector?.At(point);
-}
-
-/// <summary>A graceful leave asked through the API: the agent stops, and its stop path leaves the cluster first.</summary>
-public sealed class LeaveRequest(IHostApplicationLifetime lifetime)
-{
-    private volatile bool _requested;
-
-    public bool Requested => _requested;
-
-    public void Request()
-    {
-        _requested = true;
-        lifetime.StopApplication();
-    }
-}
 
 /// <summary>
 /// Readiness: true once every start-up step is done and the API serves (<see cref="MarkStarted"/>), while every
