@@ -23,6 +23,7 @@ public sealed class DnsService : IDisposable
     // A fresh watch for a new name table after the updater failed; null when built from one given watch.
     private readonly Func<CatalogWatch>? _newWatch;
     private readonly ResponseCache _cache;
+    private readonly LocalAnswerer _answerer;
     private readonly Forwarder _forwarder;
     private readonly QueryEngine _engine;
     internal QueryEngine Engine => _engine;
@@ -50,7 +51,7 @@ public sealed class DnsService : IDisposable
         HostSearchDomains = hostConf.Search;
         var upstreams = options.Upstreams ?? ResolvConf.HostUpstreams(options.HostResolvConf, options.StubUpstreamResolvConf);
         if (upstreams.Count == 0) _log.LogWarning("DNS has no upstream servers; names that are not local get SERVFAIL");
-        var answerer = new LocalAnswerer(options.TtlSeconds, options.ClusterDomain, options.MaxUdpPayload, options.AdvertisedUdpPayload);
+        var answerer = _answerer = new LocalAnswerer(options.TtlSeconds, options.ClusterDomain, options.MaxUdpPayload, options.AdvertisedUdpPayload);
         _updater = new NameTableUpdater(watch, options.ClusterDomain, _log, Metrics, options.FaultPoint);
         _cache = new ResponseCache(options, time, Metrics);
         _forwarder = new Forwarder(options, upstreams, answerer, _cache, Metrics, _log, time);
@@ -60,10 +61,57 @@ public sealed class DnsService : IDisposable
             options.ClusterDomain, options.Ttl, string.Join(", ", upstreams.Select(u => u.ToString())));
     }
 
-    public ResolverOptions Options { get; }
+    /// <summary>The settings in force: those given at construction, with what <see cref="Reload"/> changed since.</summary>
+    public ResolverOptions Options { get; private set; }
     public DnsMetrics Metrics { get; }
     public IReadOnlyList<IPEndPoint> Upstreams => _forwarder.Upstreams;
     public IReadOnlyList<string> HostSearchDomains { get; }
+
+    /// <summary>
+    /// Applies the settings that can change while the resolver runs (a configuration reload): the TTL of local answers,
+    /// the upstreams (null reads the host's resolv.conf again), the forward timeout, the in-flight limit and the cache
+    /// size. Everything else in <paramref name="next"/> is ignored. Returns one "what: old -> new" text per change.
+    /// </summary>
+    public IReadOnlyList<string> Reload(ResolverOptions next)
+    {
+        var changes = new List<string>();
+        var now = Options;
+        if (next.Ttl != now.Ttl)
+        {
+            _answerer.Ttl = next.TtlSeconds;
+            changes.Add($"dnsTtl {now.Ttl.TotalSeconds}s -> {next.Ttl.TotalSeconds}s");
+        }
+        var upstreams = next.Upstreams ?? ResolvConf.HostUpstreams(now.HostResolvConf, now.StubUpstreamResolvConf);
+        var before = _forwarder.Upstreams;
+        if (!before.SequenceEqual(upstreams))
+        {
+            _forwarder.ReplaceUpstreams(upstreams);
+            changes.Add($"dnsUpstreams {List(before)} -> {List(upstreams)}");
+        }
+        if (next.ForwardTimeout != now.ForwardTimeout)
+        {
+            _forwarder.ForwardTimeout = next.ForwardTimeout;
+            changes.Add($"dnsForwardTimeout {now.ForwardTimeout.TotalSeconds}s -> {next.ForwardTimeout.TotalSeconds}s");
+        }
+        if (next.MaxInFlight != now.MaxInFlight)
+        {
+            _forwarder.MaxInFlight = next.MaxInFlight;
+            changes.Add($"dnsMaxInFlight {now.MaxInFlight} -> {next.MaxInFlight}");
+        }
+        if (next.CacheMaxEntries != now.CacheMaxEntries)
+        {
+            _cache.MaxEntries = next.CacheMaxEntries;
+            changes.Add($"dnsCacheMaxEntries {now.CacheMaxEntries} -> {next.CacheMaxEntries}");
+        }
+        Options = now with
+        {
+            Ttl = next.Ttl, Upstreams = next.Upstreams, ForwardTimeout = next.ForwardTimeout,
+            MaxInFlight = next.MaxInFlight, CacheMaxEntries = next.CacheMaxEntries,
+        };
+        return changes;
+
+        static string List(IEnumerable<IPEndPoint> eps) => "[" + string.Join(", ", eps.Select(e => e.ToString())) + "]";
+    }
 
     /// <summary>The local names now.</summary>
     public NameTable Names => Volatile.Read(ref _updater).Current;

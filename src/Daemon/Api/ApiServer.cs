@@ -4,7 +4,6 @@ using Discovery.Gossip;
 using Discovery.Gossip.Security;
 using Discovery.Overlay;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
@@ -15,11 +14,21 @@ namespace Discovery.Daemon.Api;
 /// <summary>The local HTTP+JSON API on a unix socket, used by the CLI and the CNI plugin.</summary>
 public static class ApiServer
 {
-    public static WebApplication Build(string socketPath, OverlayService overlay, AttachFlow attachments, GossipAgent gossip,
-        Action saveKeys, Action leave, string node, ILoggerProvider logs, AgentMetrics metrics)
+    /// <summary>Adds the API's error handling and routes to <paramref name="app"/>; the caller routes only API-socket
+    /// requests here (<see cref="Hosting.AgentHost"/>).</summary>
+    public static void Map(IApplicationBuilder app, IEndpointRouteBuilder routes)
     {
-        var app = WebHosts.Create(k => k.ListenUnixSocket(socketPath), logs);
-        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Discovery.Api");
+        var services = routes.ServiceProvider;
+        var overlay = services.GetRequiredService<OverlayService>();
+        var attachments = services.GetRequiredService<AttachFlow>();
+        var gossip = services.GetRequiredService<GossipAgent>();
+        var keyring = services.GetRequiredService<KeyringFile>();
+        var leaving = services.GetRequiredService<Hosting.LeaveRequest>();
+        var node = services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Hosting.AgentOptions>>().Value.Node;
+        Action saveKeys = () => keyring.Save(gossip.Keyring);
+        Action leave = leaving.Request;
+        var metrics = services.GetRequiredService<AgentMetrics>();
+        var log = services.GetRequiredService<ILoggerFactory>().CreateLogger("Discovery.Api");
 
         app.Use(async (ctx, next) =>
         {
@@ -50,41 +59,41 @@ public static class ApiServer
         });
 
         // Anything else is the caller's mistake: say so in JSON, like every other error.
-        app.MapFallback((HttpContext ctx) => Results.Json(new ErrorView($"no such API route: {ctx.Request.Method} {ctx.Request.Path}"), ApiJson.Options, statusCode: 404));
-        app.MapGet("/v1/info", () => Results.Json(new InfoView(node, Version(), true), ApiJson.Options));
-        app.MapGet("/v1/networks", () => Results.Json(overlay.Networks().Select(n => View(overlay, n)), ApiJson.Options));
-        app.MapGet("/v1/networks/{name}", (string name) => Results.Json(View(overlay, overlay.GetNetwork(name)), ApiJson.Options));
-        app.MapPost("/v1/networks", async (HttpContext ctx) =>
+        routes.MapFallback((HttpContext ctx) => Results.Json(new ErrorView($"no such API route: {ctx.Request.Method} {ctx.Request.Path}"), ApiJson.Options, statusCode: 404));
+        routes.MapGet("/v1/info", () => Results.Json(new InfoView(node, Version(), true), ApiJson.Options));
+        routes.MapGet("/v1/networks", () => Results.Json(overlay.Networks().Select(n => View(overlay, n)), ApiJson.Options));
+        routes.MapGet("/v1/networks/{name}", (string name) => Results.Json(View(overlay, overlay.GetNetwork(name)), ApiJson.Options));
+        routes.MapPost("/v1/networks", async (HttpContext ctx) =>
         {
             var req = await Read<CreateNetworkRequest>(ctx);
             Require(req.Name, "name");
             var net = await overlay.CreateNetworkAsync(req, ctx.RequestAborted);
             return Results.Json(View(overlay, net), ApiJson.Options, statusCode: 201);
         });
-        app.MapDelete("/v1/networks/{name}", async (string name, HttpContext ctx) =>
+        routes.MapDelete("/v1/networks/{name}", async (string name, HttpContext ctx) =>
         {
             await overlay.RemoveNetworkAsync(name, ctx.RequestAborted);
             return Results.NoContent();
         });
-        app.MapGet("/v1/endpoints", (string? network) => Results.Json(overlay.Endpoints(network).Select(EndpointView.From), ApiJson.Options));
-        app.MapPost("/v1/attach", async (HttpContext ctx) =>
+        routes.MapGet("/v1/endpoints", (string? network) => Results.Json(overlay.Endpoints(network).Select(EndpointView.From), ApiJson.Options));
+        routes.MapPost("/v1/attach", async (HttpContext ctx) =>
         {
             var req = await Read<AttachRequest>(ctx);
             Require(req.Netns, "netns"); Require(req.Network, "network"); Require(req.Name, "name");
             var ep = await attachments.AttachAsync(req, ctx.RequestAborted);
             return Results.Json(EndpointView.From(ep), ApiJson.Options);
         });
-        app.MapPost("/v1/detach", async (HttpContext ctx) =>
+        routes.MapPost("/v1/detach", async (HttpContext ctx) =>
         {
             var req = await Read<DetachRequest>(ctx);
             Require(req.Netns, "netns"); Require(req.Network, "network");
             var ep = await attachments.DetachAsync(req, ctx.RequestAborted);
             return Results.Json(EndpointView.From(ep), ApiJson.Options);
         });
-        app.MapGet("/v1/members", () => Results.Json(gossip.Members.OrderBy(m => m.Name, StringComparer.Ordinal)
+        routes.MapGet("/v1/members", () => Results.Json(gossip.Members.OrderBy(m => m.Name, StringComparer.Ordinal)
             .Select(m => new MemberView(m.Name, m.Address.ToString(), m.Port, m.StatusText, m.Tags)), ApiJson.Options));
-        app.MapGet("/v1/keys", () => Results.Json(Keys(gossip), ApiJson.Options));
-        app.MapPost("/v1/keys/{verb}", async (string verb, HttpContext ctx) =>
+        routes.MapGet("/v1/keys", () => Results.Json(Keys(gossip), ApiJson.Options));
+        routes.MapPost("/v1/keys/{verb}", async (string verb, HttpContext ctx) =>
         {
             var req = await Read<KeyRequest>(ctx);
             Require(req.Key, "key");
@@ -99,12 +108,11 @@ public static class ApiServer
             log.LogInformation("gossip keyring: {Verb} done, {Count} keys installed", verb, gossip.ListKeys().Count);
             return Results.Json(Keys(gossip), ApiJson.Options);
         });
-        app.MapPost("/v1/leave", () =>
+        routes.MapPost("/v1/leave", () =>
         {
             leave();
             return Results.Json(new InfoView(node, Version(), false), ApiJson.Options);
         });
-        return app;
     }
 
     private static KeysView Keys(GossipAgent gossip)

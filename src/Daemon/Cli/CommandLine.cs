@@ -60,17 +60,11 @@ public static class CommandLine
         foreach (var f in flags) cmd.Add(f.Option);
         cmd.SetAction(async (pr, ct) =>
         {
-            var env = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
-                .ToDictionary(e => (string)e.Key, e => (string?)e.Value);
             var values = flags.ToDictionary(f => f.Name, f => pr.GetValue(f.Option));
             values["apiSocket"] = pr.GetValue(ApiSocket);
             var joins = pr.GetValue(join);
             values["join"] = joins is { Length: > 0 } ? string.Join(",", joins) : null;
-            return await Run(async () =>
-            {
-                var cfg = AgentConfig.Load(pr.GetValue(config), env, values);
-                return await AgentRunner.RunAsync(cfg, stop);
-            });
+            return await Run(() => Hosting.AgentHost.RunAsync(pr.GetValue(config), values, stop));
         });
         return cmd;
     }

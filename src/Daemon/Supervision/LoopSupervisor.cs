@@ -13,7 +13,7 @@ public sealed class LoopSupervisor : IAsyncDisposable
     private readonly ILoggerFactory _loggers;
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stop = new();
-    private readonly List<(SupervisedLoop Loop, Task Task)> _loops = [];
+    private readonly List<(SupervisedLoop Loop, Task Task, CancellationTokenSource Stop)> _loops = [];
     private readonly HashSet<string> _down = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource<LoopFailedException> _fatal = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -51,13 +51,23 @@ public sealed class LoopSupervisor : IAsyncDisposable
         loop.HealthChanged += l => SetDown(l.Name, !l.Healthy);
         loop.Restarting += l => Restarted?.Invoke(l.Name);
         SetDown(name, true);
+        var stop = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
         var task = Task.Run(async () =>
         {
-            try { await loop.RunAsync(_stop.Token).ConfigureAwait(false); }
+            try { await loop.RunAsync(stop.Token).ConfigureAwait(false); }
             catch (LoopFailedException ex) { _fatal.TrySetResult(ex); }
         });
-        lock (_loops) _loops.Add((loop, task));
+        lock (_loops) _loops.Add((loop, task, stop));
         return loop;
+    }
+
+    /// <summary>Cancels one loop and waits for it to return (the agent stops its parts one by one, in reverse start order).</summary>
+    public async Task StopAsync(SupervisedLoop loop)
+    {
+        (SupervisedLoop Loop, Task Task, CancellationTokenSource Stop) entry;
+        lock (_loops) entry = _loops.First(l => l.Loop == loop);
+        await entry.Stop.CancelAsync().ConfigureAwait(false);
+        await entry.Task.ConfigureAwait(false);
     }
 
     /// <summary>A loop run by a library failed one round; it retries on its own. Counts as a restart; down until recovered.</summary>
@@ -89,6 +99,7 @@ public sealed class LoopSupervisor : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopAsync().ConfigureAwait(false);
+        lock (_loops) foreach (var l in _loops) l.Stop.Dispose();
         _stop.Dispose();
     }
 }

@@ -22,7 +22,8 @@ public enum Disposition : byte
 public sealed class LocalAnswerer
 {
     private const int MaxAddresses = 4096; // 16 bytes per compressed A record: more never fits in 64 KiB
-    private readonly uint _ttl;
+    // Changed by a configuration reload (SIGHUP); a uint write is atomic, so an answer carries the old or the new TTL.
+    private uint _ttl;
     private readonly byte[] _clusterDomain;   // lowercase wire, or just the root when there is none
     private readonly byte[] _hostmaster;
     private readonly int _maxUdpSize;
@@ -38,7 +39,11 @@ public sealed class LocalAnswerer
         _advertisedUdpSize = advertisedUdpSize;
     }
 
-    public uint Ttl => _ttl;
+    public uint Ttl
+    {
+        get => Volatile.Read(ref _ttl);
+        set => Volatile.Write(ref _ttl, value);
+    }
     private bool HasClusterDomain => _clusterDomain.Length > 1;
 
     /// <summary>

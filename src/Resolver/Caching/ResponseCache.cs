@@ -41,7 +41,7 @@ public sealed class ResponseCache
     private readonly ConcurrentDictionary<byte[], Entry>.AlternateLookup<ReadOnlySpan<byte>> _lookup;
     private readonly object _evictGate = new();
     private readonly TimeProvider _time;
-    private readonly int _maxEntries;
+    private int _maxEntries;   // changed by a configuration reload; a smaller limit takes effect at the next store
     private readonly long _maxBytes;
     private readonly uint _maxTtl;
     private readonly uint _maxNegativeTtl;
@@ -60,6 +60,13 @@ public sealed class ResponseCache
     }
 
     public int Count => _map.Count;
+
+    /// <summary>Most cached answers from now on (a configuration reload).</summary>
+    public int MaxEntries
+    {
+        get => Volatile.Read(ref _maxEntries);
+        set => Volatile.Write(ref _maxEntries, Math.Max(1, value));
+    }
     public long Bytes => Interlocked.Read(ref _bytes);
 
     /// <summary>Builds the key of a question into <paramref name="dest"/> (at least <see cref="MaxKeyLength"/>).</summary>

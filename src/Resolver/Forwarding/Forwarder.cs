@@ -59,13 +59,16 @@ public sealed class Forwarder : IDisposable
     private readonly DnsMetrics _metrics;
     private readonly ILogger _log;
     private readonly TimeProvider _time;
-    private readonly Upstream[] _upstreams;
+    private Upstream[] _upstreams;       // replaced whole by a reload, under the lock
     private readonly object _gate = new();
-    private readonly Pending[] _slots;
+    private Pending[] _slots;            // grown by a reload that raises the in-flight limit, under the lock
     private readonly Stack<int> _free;
     private readonly int[] _idToSlot = new int[65536];    // slot + 1, 0 = free id
     private readonly ITimer _sweeper;
     private int _tcpInFlight;
+    // Limits a configuration reload (SIGHUP) may change while queries are in flight.
+    private int _maxInFlight;
+    private long _forwardTimeout;        // TimeSpan ticks
     private volatile bool _disposed;
 
     public Forwarder(ResolverOptions options, IReadOnlyList<IPEndPoint> upstreams, LocalAnswerer answerer, ResponseCache cache,
@@ -77,7 +80,9 @@ public sealed class Forwarder : IDisposable
         _metrics = metrics;
         _log = log;
         _time = time;
-        _slots = Enumerable.Range(0, Math.Max(1, options.MaxInFlight)).Select(_ => new Pending()).ToArray();
+        _maxInFlight = Math.Max(1, options.MaxInFlight);
+        _forwardTimeout = options.ForwardTimeout.Ticks;
+        _slots = Enumerable.Range(0, _maxInFlight).Select(_ => new Pending()).ToArray();
         _free = new Stack<int>(Enumerable.Range(0, _slots.Length).Reverse());
         _upstreams = new Upstream[upstreams.Count];
         long born = time.GetTimestamp();
@@ -95,7 +100,73 @@ public sealed class Forwarder : IDisposable
         _sweeper = time.CreateTimer(_ => Sweep(), null, period, period);
     }
 
-    public IReadOnlyList<IPEndPoint> Upstreams => _upstreams.Select(u => u.EndPoint).ToArray();
+    public IReadOnlyList<IPEndPoint> Upstreams => Volatile.Read(ref _upstreams).Select(u => u.EndPoint).ToArray();
+
+    /// <summary>Total time a forwarded query may take; see <see cref="ResolverOptions.ForwardTimeout"/>.</summary>
+    public TimeSpan ForwardTimeout
+    {
+        get => TimeSpan.FromTicks(Volatile.Read(ref _forwardTimeout));
+        set => Volatile.Write(ref _forwardTimeout, value.Ticks);
+    }
+
+    /// <summary>Forwarded queries in flight at once; see <see cref="ResolverOptions.MaxInFlight"/>. Raising it adds
+    /// query slots; lowering it lets the queries already in flight finish.</summary>
+    public int MaxInFlight
+    {
+        get { lock (_gate) return _maxInFlight; }
+        set
+        {
+            lock (_gate)
+            {
+                _maxInFlight = Math.Max(1, value);
+                if (_maxInFlight <= _slots.Length) return;
+                int old = _slots.Length;
+                var grown = new Pending[_maxInFlight];
+                Array.Copy(_slots, grown, old);
+                for (int i = old; i < grown.Length; i++) { grown[i] = new Pending(); _free.Push(i); }
+                _slots = grown;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Forwards to <paramref name="upstreams"/> from now on (a configuration reload). Queries waiting on an old upstream
+    /// move on to the new ones at once, within their original deadline; the old upstreams' ports close.
+    /// </summary>
+    public void ReplaceUpstreams(IReadOnlyList<IPEndPoint> upstreams)
+    {
+        var closed = new List<UpstreamPort>();
+        lock (_gate)
+        {
+            long now = _time.GetTimestamp();
+            foreach (var p in _slots)
+            {
+                if (!p.InUse) continue;
+                LeavePort(p);
+                // Already counted: the sweep must not blame a new upstream; Tried is reset since indexes now mean new upstreams.
+                p.Counted = true;
+                p.Tried = 0;
+                p.AttemptDeadline = now;
+            }
+            foreach (var u in _upstreams)
+            {
+                var ports = u.Ports.Concat(u.Retiring).ToList();
+                closed.AddRange(ports);
+                foreach (var port in ports) ClosePort(u, port);
+            }
+            var fresh = new Upstream[upstreams.Count];
+            for (int i = 0; i < upstreams.Count; i++)
+            {
+                var u = new Upstream(i, upstreams[i], Math.Max(1, _options.UpstreamPorts));
+                for (int j = 0; j < u.Ports.Length; j++) u.Ports[j] = OpenPort(u, now, warnUnreachable: j == 0);
+                fresh[i] = u;
+                _metrics.UpstreamHealthy(u.Label, true);
+            }
+            Volatile.Write(ref _upstreams, fresh);
+        }
+        // The moved queries go out now rather than at the next sweep tick.
+        Sweep();
+    }
 
     /// <summary>Queries waiting for an upstream, UDP and TCP.</summary>
     public int InFlight { get { lock (_gate) return _slots.Length - _free.Count + Volatile.Read(ref _tcpInFlight); } }
@@ -106,7 +177,7 @@ public sealed class Forwarder : IDisposable
     {
         int healthy = 0;
         foreach (var u in _upstreams) if (u.DownUntil <= now) healthy++;
-        long total = Ticks(_options.ForwardTimeout);
+        long total = Ticks(ForwardTimeout);
         return Math.Max(total / Math.Max(1, healthy), Math.Min(total, Ticks(TimeSpan.FromMilliseconds(250))));
     }
 
@@ -136,7 +207,7 @@ public sealed class Forwarder : IDisposable
             long now = _time.GetTimestamp();
             int up = NextUpstream(0, now);
             if (up < 0) return ForwardStart.NoUpstream;
-            if (_free.Count == 0 || _slots.Length - _free.Count + _tcpInFlight >= _options.MaxInFlight) return ForwardStart.Busy;
+            if (_free.Count == 0 || _slots.Length - _free.Count + _tcpInFlight >= _maxInFlight) return ForwardStart.Busy;
             int slot = _free.Pop();
             var p = _slots[slot];
             p.InUse = true;
@@ -155,7 +226,7 @@ public sealed class Forwarder : IDisposable
             p.QClass = q.QClass;
             p.Tried = 0;
             p.Start = start;
-            p.Deadline = now + Ticks(_options.ForwardTimeout);
+            p.Deadline = now + Ticks(ForwardTimeout);
             Send(slot, p, up, now, rnd);
         }
         return ForwardStart.Sent;
@@ -440,7 +511,7 @@ public sealed class Forwarder : IDisposable
     {
         try
         {
-            long deadline = start + Ticks(_options.ForwardTimeout);
+            long deadline = start + Ticks(ForwardTimeout);
             var answer = await QueryTcpAsync(u, query, key, deadline).ConfigureAwait(false);
             Span<byte> buf = answer is null ? new byte[DnsHeader.ClassicUdpSize] : answer;
             int length;
@@ -476,26 +547,31 @@ public sealed class Forwarder : IDisposable
     {
         lock (_gate)
         {
-            if (_slots.Length - _free.Count + _tcpInFlight >= _options.MaxInFlight) throw new ForwarderBusyException();
+            if (_slots.Length - _free.Count + _tcpInFlight >= _maxInFlight) throw new ForwarderBusyException();
             _tcpInFlight++;
         }
         try
         {
             ushort clientId = BinaryPrimitives.ReadUInt16BigEndian(query);
-            long deadline = _time.GetTimestamp() + Ticks(_options.ForwardTimeout);
+            long deadline = _time.GetTimestamp() + Ticks(ForwardTimeout);
             int tried = 0;
             while (!cancel.IsCancellationRequested)
             {
                 int up;
-                lock (_gate) up = NextUpstream(tried, _time.GetTimestamp());
-                if (up < 0 || _time.GetTimestamp() >= deadline) return null;
+                Upstream? target;
+                lock (_gate)
+                {
+                    up = NextUpstream(tried, _time.GetTimestamp());
+                    target = up < 0 ? null : _upstreams[up];
+                }
+                if (target is null || _time.GetTimestamp() >= deadline) return null;
                 if (up < 32) tried |= 1 << up;
-                var answer = await QueryTcpAsync(_upstreams[up], query, key, deadline).ConfigureAwait(false);
+                var answer = await QueryTcpAsync(target, query, key, deadline).ConfigureAwait(false);
                 if (answer is null) continue;
                 int rcode = answer[3] & DnsHeader.RcodeMask;
                 if (rcode is ResponseCode.ServFail or ResponseCode.Refused)
                 {
-                    lock (_gate) Failed(_upstreams[up], rcode == ResponseCode.ServFail ? "servfail" : "refused_rcode");
+                    lock (_gate) Failed(target, rcode == ResponseCode.ServFail ? "servfail" : "refused_rcode");
                     int next;
                     lock (_gate) next = NextUpstream(tried, _time.GetTimestamp());
                     if (next >= 0) continue;
@@ -602,7 +678,7 @@ public sealed class Forwarder : IDisposable
             // A retired port whose attempts all timed out (they moved on) closes at the latest a forward timeout after retiring.
             foreach (var u in _upstreams)
                 for (int i = u.Retiring.Count - 1; i >= 0; i--)
-                    if (now - u.Retiring[i].RetiredAt > Ticks(_options.ForwardTimeout)) ClosePort(u, u.Retiring[i]);
+                    if (now - u.Retiring[i].RetiredAt > Ticks(ForwardTimeout)) ClosePort(u, u.Retiring[i]);
         }
         if (failed is null) return;
         var buf = new byte[DnsHeader.ClassicUdpSize];

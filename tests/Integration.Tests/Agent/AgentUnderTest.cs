@@ -42,8 +42,9 @@ public sealed class AgentUnderTest : IDisposable
 
     public string OverlayNs(string network) => $"{NetnsPrefix}{Node}-{network}";
 
-    /// <summary>Starts the agent; with <paramref name="straceExecs"/>, under strace recording every execve into that file.</summary>
-    public void Start(IDictionary<string, string>? env = null, string? straceExecs = null)
+    /// <summary>Starts the agent; with <paramref name="straceExecs"/>, under strace recording every execve into that file;
+    /// with <paramref name="configFile"/>, reading it (and no --dns-upstream flag, so the file's upstreams count).</summary>
+    public void Start(IDictionary<string, string>? env = null, string? straceExecs = null, string? configFile = null)
     {
         var psi = new ProcessStartInfo(straceExecs is null ? "nsenter" : "strace")
         {
@@ -52,9 +53,10 @@ public sealed class AgentUnderTest : IDisposable
         if (straceExecs is not null)
             foreach (var a in new[] { "-f", "-qq", "-e", "trace=execve,execveat", "-o", straceExecs, "nsenter" }) psi.ArgumentList.Add(a);
         foreach (var a in new[] { $"--net=/run/netns/{HostNs}", Binary.Path, "agent", "--node", Node, "--data-dir", DataDir,
-                     "--api-socket", Socket, "--metrics", "127.0.0.1:9653", "--netns-prefix", NetnsPrefix, "--claim-settle", "0.2",
-                     // Forwarded queries stay inside the test's host namespace: nothing listens there, so they fail fast.
-                     "--dns-upstream", "127.0.0.1:9" })
+                     "--api-socket", Socket, "--metrics", "127.0.0.1:9653", "--netns-prefix", NetnsPrefix, "--claim-settle", "0.2" })
+            psi.ArgumentList.Add(a);
+        // Forwarded queries stay inside the test's host namespace: nothing listens there, so they fail fast.
+        foreach (var a in configFile is null ? ["--dns-upstream", "127.0.0.1:9"] : new[] { "--config", configFile })
             psi.ArgumentList.Add(a);
         foreach (var (k, v) in env ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         var p = Support.AgentProcess.StartLogged(psi, LogPath);
@@ -68,12 +70,13 @@ public sealed class AgentUnderTest : IDisposable
     }
 
     /// <summary>Runs the agent expecting it to stop by itself (a start-up error): its exit code, stdout and stderr.</summary>
-    public (int Exit, string Out, string Err) RunUntilExit(TimeSpan timeout)
+    public (int Exit, string Out, string Err) RunUntilExit(TimeSpan timeout, IDictionary<string, string>? env = null, params string[] extra)
     {
         var psi = new ProcessStartInfo("nsenter") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { $"--net=/run/netns/{HostNs}", Binary.Path, "agent", "--node", Node, "--data-dir", DataDir,
-                     "--api-socket", Socket, "--metrics", "127.0.0.1:9653", "--netns-prefix", NetnsPrefix, "--dns-upstream", "127.0.0.1:9" })
+                     "--api-socket", Socket, "--metrics", "127.0.0.1:9653", "--netns-prefix", NetnsPrefix, "--dns-upstream", "127.0.0.1:9" }.Concat(extra))
             psi.ArgumentList.Add(a);
+        foreach (var (k, v) in env ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         using var p = Process.Start(psi)!;
         var output = p.StandardOutput.ReadToEndAsync();
         var error = p.StandardError.ReadToEndAsync();
@@ -85,6 +88,12 @@ public sealed class AgentUnderTest : IDisposable
         }
         return (p.ExitCode, output.Result, error.Result);
     }
+
+    /// <summary>The agent's process id (for signals).</summary>
+    public int Pid => _agent?.Id ?? throw new InvalidOperationException("the agent is not running");
+
+    /// <summary>The agent's exit code once it has exited by itself (bounded wait), or null if it is still running.</summary>
+    public int? WaitForExit(TimeSpan timeout) => _agent is not null && _agent.WaitForExit(timeout) ? _agent.ExitCode : null;
 
     /// <summary>SIGTERM and wait: a clean stop.</summary>
     public void Stop()

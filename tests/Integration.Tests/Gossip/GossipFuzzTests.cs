@@ -8,7 +8,7 @@ namespace Discovery.Tests.Gossip;
 /// Hostile gossip at a live `discovery agent`: random and mutated memberlist packets and streams (compound, LZW, CRC,
 /// encrypted-looking, push-pull) and catalog messages aimed at it. The agent must keep running and still converge
 /// with a real peer afterwards. Real processes rather than an in-process GossipAgent: the own-entry check that
-/// crashed lives in the daemon (AgentRunner), and a crash must end the agent, not the test host.
+/// crashed lives in the daemon (AgentHost), and a crash must end the agent, not the test host.
 /// The seed is printed; set DISCOVERY_FUZZ_SEED to replay one.
 /// </summary>
 [Collection("agent")]

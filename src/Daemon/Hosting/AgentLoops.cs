@@ -1,0 +1,86 @@
+using Discovery.Daemon.Agent;
+using Discovery.Daemon.Supervision;
+using Discovery.Gossip;
+using Discovery.Model;
+using Discovery.Overlay;
+using Microsoft.Extensions.Logging;
+
+namespace Discovery.Daemon.Hosting;
+
+/// <summary>The bodies of the agent's periodic loops (run under the supervisor by <see cref="SupervisedLoopService"/>).</summary>
+public static class AgentLoops
+{
+    /// <summary>vxlan0 peer entries. A restart builds a new programmer, whose first pass re-reads every vxlan0 (adopting what is right).</summary>
+    public static Func<LoopRun, Task> PeerProgrammer(Catalog catalog, OverlayService overlay, OverlayOptions options, CurrentPeers current,
+        ILoggerFactory loggers) => async run =>
+    {
+        await using var peers = new Overlay.Peers.PeerProgrammer(catalog, overlay.Kernel, options, loggers.CreateLogger<Overlay.Peers.PeerProgrammer>());
+        await peers.StartAsync(run.Stopping);
+        current.Programmer = peers;
+        run.Started();
+        await peers.Completion.WaitAsync(run.Stopping);
+    };
+
+    /// <summary>Remote changes do not pass through the API: save the catalog's view and the live peers now and then.</summary>
+    public static Func<LoopRun, Task> StateSaver(StateLog state, MembersFile members, GossipAgent gossip, EndpointFormatSource formats,
+        OverlayService overlay, AgentMetrics metrics, Faults faults, AgentOptions o, ILogger log) => async run =>
+    {
+        run.Started();
+        await Task.Delay(TimeSpan.FromSeconds(5), run.Stopping);
+        while (true)
+        {
+            faults.At("state-saver");
+            try
+            {
+                state.Maintain();
+                members.Save(gossip);
+                // A member that reads only endpoint records 1.x appeared (or the last one left): rewrite ours for it.
+                if (formats.Policy?.Refresh() == true) await overlay.RewriteLocalEndpointsAsync(run.Stopping);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                log.LogError("saving state to {Dir} failed: {Reason}", o.DataDir, ex.Message);
+                metrics.StateSaveFailed();
+            }
+            await Task.Delay(TimeSpan.FromSeconds(10), run.Stopping);
+        }
+    };
+
+    /// <summary>Our own endpoint records whose veth is gone (they came back from peers after we lost our data directory,
+    /// or the container's namespace was deleted without a detach): checked after the first join, then periodically.</summary>
+    public static Func<LoopRun, Task> OwnEndpoints(OverlayService overlay, GossipAgent gossip, Faults faults, AgentOptions o, ILogger log) => async run =>
+    {
+        run.Started();
+        await gossip.WhenJoined.WaitAsync(run.Stopping);
+        while (true)
+        {
+            faults.At("own-endpoints");
+            var dropped = await overlay.DropLostOwnEndpointsAsync(null, run.Stopping);
+            if (dropped.Count > 0)
+                log.LogInformation("dropped {Count} endpoint records of this node whose interfaces are gone: {Endpoints}", dropped.Count, string.Join(", ", dropped));
+            await Task.Delay(TimeSpan.FromSeconds(o.OwnEndpointCheckSeconds), run.Stopping);
+        }
+    };
+
+    /// <summary>Empty IPAM blocks go back to the pool even when nothing attaches or detaches here.</summary>
+    public static Func<LoopRun, Task> BlockReleaser(OverlayService overlay, Faults faults, AgentOptions o, ILogger log) => async run =>
+    {
+        run.Started();
+        await Task.Delay(TimeSpan.FromSeconds(30), run.Stopping);
+        while (true)
+        {
+            faults.At("block-releaser");
+            try
+            {
+                var released = await overlay.ReleaseIdleBlocksAsync(run.Stopping);
+                if (released > 0) log.LogInformation("released {Count} idle IPAM claims", released);
+            }
+            // Anything else is a bug: it reaches the supervisor, which counts it and restarts the loop.
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or OverlayException)
+            {
+                log.LogWarning("releasing idle IPAM blocks failed: {Reason}", ex.Message);
+            }
+            await Task.Delay(TimeSpan.FromSeconds(Math.Clamp(o.BlockReleaseGraceSeconds / 4, 1, 60)), run.Stopping);
+        }
+    };
+}
