@@ -61,7 +61,7 @@ public sealed class ApiClient(string socketPath) : IDisposable
             return answer;
         }
         catch (HttpConnectionClosedException) { Close(); throw; }
-        catch (HttpProtocolException ex)
+        catch (HttpFramingException ex)
         {
             Close();
             throw new ApiException($"the agent at {socketPath} answered with broken HTTP: {ex.Message}");

@@ -7,7 +7,7 @@ namespace Discovery.Api;
 public readonly record struct HttpAnswer(int Status, string Reason, byte[] Body, bool KeepAlive);
 
 /// <summary>The answer broke HTTP/1.1 (or a limit): the connection is unusable.</summary>
-public sealed class HttpProtocolException(string message) : Exception(message);
+public sealed class HttpFramingException(string message) : Exception(message);
 
 /// <summary>The peer closed the connection before sending a byte of the answer (an idle keep-alive connection it
 /// dropped): the request was not processed, and may be sent again on a new connection.</summary>
@@ -60,7 +60,7 @@ public sealed class HttpConnection(Stream stream) : IDisposable
         var parts = statusLine.Split(' ', 3);
         if (parts.Length < 2 || !parts[0].StartsWith("HTTP/1.", StringComparison.Ordinal) || parts[1].Length != 3
             || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var status) || status < 100)
-            throw new HttpProtocolException($"bad status line '{Printable(statusLine)}'");
+            throw new HttpFramingException($"bad status line '{Printable(statusLine)}'");
         var keepAlive = parts[0] != "HTTP/1.0";
         long? length = null;
         var chunked = false;
@@ -68,13 +68,13 @@ public sealed class HttpConnection(Stream stream) : IDisposable
         while ((line = ReadLine(ref headerBytes)).Length > 0)
         {
             var colon = line.IndexOf(':');
-            if (colon <= 0) throw new HttpProtocolException($"bad header line '{Printable(line)}'");
+            if (colon <= 0) throw new HttpFramingException($"bad header line '{Printable(line)}'");
             var name = line.AsSpan(0, colon).Trim();
             var value = line.AsSpan(colon + 1).Trim();
             if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
             {
                 if (!long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || (length is { } seen && seen != n))
-                    throw new HttpProtocolException($"bad Content-Length '{Printable(value.ToString())}'");
+                    throw new HttpFramingException($"bad Content-Length '{Printable(value.ToString())}'");
                 length = n;
             }
             else if (name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
@@ -84,13 +84,13 @@ public sealed class HttpConnection(Stream stream) : IDisposable
                 if (value.Contains("close", StringComparison.OrdinalIgnoreCase)) keepAlive = false;
             }
         }
-        if (status < 200) throw new HttpProtocolException($"unexpected interim answer {status}");
+        if (status < 200) throw new HttpFramingException($"unexpected interim answer {status}");
         byte[] body;
         if (status is 204 or 304 || method == "HEAD") body = [];
         else if (chunked) body = ReadChunked();
         else if (length is { } n)
         {
-            if (n > MaxBodyBytes) throw new HttpProtocolException($"answer of {n} bytes exceeds the limit of {MaxBodyBytes}");
+            if (n > MaxBodyBytes) throw new HttpFramingException($"answer of {n} bytes exceeds the limit of {MaxBodyBytes}");
             body = new byte[n];
             ReadExactly(body);
         }
@@ -112,13 +112,13 @@ public sealed class HttpConnection(Stream stream) : IDisposable
             var semi = sizeLine.IndexOf(';');
             var hex = (semi >= 0 ? sizeLine[..semi] : sizeLine).Trim();
             if (hex.Length is 0 or > 8 || !int.TryParse(hex, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var size) || size < 0)
-                throw new HttpProtocolException($"bad chunk size '{Printable(sizeLine)}'");
+                throw new HttpFramingException($"bad chunk size '{Printable(sizeLine)}'");
             if (size == 0) break;
-            if (body.Length + size > MaxBodyBytes) throw new HttpProtocolException($"answer exceeds the limit of {MaxBodyBytes} bytes");
+            if (body.Length + size > MaxBodyBytes) throw new HttpFramingException($"answer exceeds the limit of {MaxBodyBytes} bytes");
             var chunk = new byte[size];
             ReadExactly(chunk);
             body.Write(chunk);
-            if (ReadLine(ref lineBytes).Length != 0) throw new HttpProtocolException("chunk not followed by CRLF");
+            if (ReadLine(ref lineBytes).Length != 0) throw new HttpFramingException("chunk not followed by CRLF");
             lineBytes = 0;
         }
         while (ReadLine(ref lineBytes).Length > 0) { } // trailers: none expected, none used
@@ -136,15 +136,15 @@ public sealed class HttpConnection(Stream stream) : IDisposable
             {
                 var len = lf - _start + 1;
                 budget += len;
-                if (budget > MaxHeaderBytes) throw new HttpProtocolException($"header section exceeds {MaxHeaderBytes} bytes");
-                if (len < 2 || _buf[lf - 1] != '\r') throw new HttpProtocolException("line not terminated by CRLF");
+                if (budget > MaxHeaderBytes) throw new HttpFramingException($"header section exceeds {MaxHeaderBytes} bytes");
+                if (len < 2 || _buf[lf - 1] != '\r') throw new HttpFramingException("line not terminated by CRLF");
                 var text = Encoding.Latin1.GetString(_buf, _start, len - 2);
                 _start = lf + 1;
                 return text;
             }
-            if (budget + (_end - _start) > MaxHeaderBytes) throw new HttpProtocolException($"header section exceeds {MaxHeaderBytes} bytes");
+            if (budget + (_end - _start) > MaxHeaderBytes) throw new HttpFramingException($"header section exceeds {MaxHeaderBytes} bytes");
             scanned = _end - _start;
-            if (Fill() == 0) throw new HttpProtocolException("connection closed in the middle of an answer");
+            if (Fill() == 0) throw new HttpFramingException("connection closed in the middle of an answer");
         }
     }
 
@@ -157,7 +157,7 @@ public sealed class HttpConnection(Stream stream) : IDisposable
         while (done < dest.Length)
         {
             var n = stream.Read(dest[done..]);
-            if (n == 0) throw new HttpProtocolException("connection closed in the middle of an answer");
+            if (n == 0) throw new HttpFramingException("connection closed in the middle of an answer");
             done += n;
         }
     }
@@ -171,7 +171,7 @@ public sealed class HttpConnection(Stream stream) : IDisposable
         int n;
         while ((n = stream.Read(chunk)) > 0)
         {
-            if (body.Length + n > MaxBodyBytes) throw new HttpProtocolException($"answer exceeds the limit of {MaxBodyBytes} bytes");
+            if (body.Length + n > MaxBodyBytes) throw new HttpFramingException($"answer exceeds the limit of {MaxBodyBytes} bytes");
             body.Write(chunk, 0, n);
         }
         return body.ToArray();
