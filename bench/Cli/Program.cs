@@ -2,7 +2,8 @@
 // Starts an agent (.out/bin, from scripts/build.sh) in a namespace of its own, then runs each command N times, one
 // after another, and prints the wall time (median, p90) and the CPU time the command used (user+sys, from
 // getrusage(RUSAGE_CHILDREN)). Anchors in the same run: /bin/true (what starting any process costs on this machine
-// now) and the same client built the ordinary way (JIT, an apphost next to this bench), which is what every call cost before.
+// now), curl sending the same request (a native HTTP client), and the same client built the ordinary way (JIT, an
+// apphost next to this bench), which is what every call cost before.
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 
@@ -41,6 +42,7 @@ try
     Console.WriteLine($"bench/Cli: {runs} runs each, one after another; load average {File.ReadAllText("/proc/loadavg").Trim()}, {Environment.ProcessorCount} cores");
     Console.WriteLine($"  {"command",-58} {"wall p50",9} {"wall p90",9} {"cpu p50",9}   (ms)");
     Measure("/bin/true (process start floor)", "/bin/true", []);
+    Measure("curl --unix-socket (same request, a C client)", "curl", ["-sf", "--unix-socket", sock, "http://agent/v1/networks"]);
     Measure("discovery network ls (Native AOT)", bin, ["--api-socket", sock, "network", "ls"]);
     if (File.Exists(jit)) Measure("discovery network ls (same client, JIT apphost)", jit, ["--api-socket", sock, "network", "ls"]);
     else Console.WriteLine($"  (no JIT anchor: {jit} missing)");
