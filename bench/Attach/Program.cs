@@ -9,9 +9,9 @@ using System.Buffers;
 using System.Collections.Immutable;
 using System.Diagnostics;
 using System.Net;
+using Discovery.Api;
 using Discovery.Daemon.Agent;
 using Discovery.Daemon.Api;
-using Discovery.Daemon.Cli;
 using Discovery.Model;
 using Discovery.Overlay;
 
@@ -51,10 +51,10 @@ try
             var ready = Stopwatch.StartNew();
             while (true)
             {
-                try { await api.Get<InfoView>("/v1/info"); break; }
-                catch (CliException) when (ready.Elapsed < TimeSpan.FromSeconds(60) && !agent.HasExited) { await Task.Delay(50); }
+                try { api.Get<InfoView>("/v1/info"); break; }
+                catch (ApiException) when (ready.Elapsed < TimeSpan.FromSeconds(60) && !agent.HasExited) { await Task.Delay(50); }
             }
-            var seen = await api.Get<List<NetworkView>>("/v1/networks");
+            var seen = api.Get<List<NetworkView>>("/v1/networks");
             if (!seen.Any(n => n.Name == "bench")) throw new InvalidOperationException("the pre-made state was not loaded: network bench is missing");
 
             // Warm-up: JIT, first block claim, thread start-up.
@@ -112,8 +112,8 @@ try
 
     async Task Cycle(ApiClient api)
     {
-        await api.Post<EndpointView>("/v1/attach", new AttachRequest(ctrNs, "bench", "c1"));
-        await api.Post<EndpointView>("/v1/detach", new DetachRequest(ctrNs, "bench"));
+        api.Post<EndpointView>("/v1/attach", new AttachRequest(ctrNs, "bench", "c1"));
+        api.Post<EndpointView>("/v1/detach", new DetachRequest(ctrNs, "bench"));
     }
 }
 finally

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net;
+using Discovery.Api;
 using Discovery.Daemon.Api;
-using Discovery.Daemon.Cli;
 using Discovery.Overlay;
 using Discovery.Platform;
 using Discovery.Resolver.Wire;
@@ -49,7 +49,7 @@ public sealed class OursPropagation(Lab lab, BenchSettings settings, Cancellatio
         using var h3 = new ApiClient(lab.ApiSocket(3));
         await WaitForAliveMembers(h3, 3);
 
-        await h1.Post<NetworkView>("/v1/networks", new CreateNetworkRequest(Network, Subnet));
+        h1.Post<NetworkView>("/v1/networks", new CreateNetworkRequest(Network, Subnet));
         using var observer = NetNs.Create(lab.Prefix + "obs");
         var observerEp = await AttachObserver(h3, observer.Name!);
         using var overlay = NetNs.Open(lab.OverlayNs(3, Network));
@@ -82,7 +82,7 @@ public sealed class OursPropagation(Lab lab, BenchSettings settings, Cancellatio
         {
             await Task.Delay(settings.NextJitter(), ct);
             var requested = Stopwatch.GetTimestamp();
-            var ep = await h1.Post<EndpointView>("/v1/attach", new AttachRequest(sandbox, Network, name));
+            var ep = h1.Post<EndpointView>("/v1/attach", new AttachRequest(sandbox, Network, name));
             var attached = Stopwatch.GetTimestamp();
             var ip = IPAddress.Parse(ep.Ip);
             var mac = Convert.FromHexString(ep.Mac.Replace(":", ""));
@@ -114,7 +114,7 @@ public sealed class OursPropagation(Lab lab, BenchSettings settings, Cancellatio
             }
 
             // Wait until h3 has forgotten it: the next sample may get the same address (and so the same MAC).
-            await h1.Post<EndpointView>("/v1/detach", new DetachRequest(sandbox, Network));
+            h1.Post<EndpointView>("/v1/detach", new DetachRequest(sandbox, Network));
             var detached = Stopwatch.GetTimestamp();
             var gone = await Polling.Until(
                 () => dns.QueryA(fqdn, DnsTimeout).Rcode == ResponseCode.NxDomain && !HasAnyPeerEntry(h3Overlay, ip, mac),
@@ -150,7 +150,7 @@ public sealed class OursPropagation(Lab lab, BenchSettings settings, Cancellatio
         var sw = Stopwatch.StartNew();
         while (true)
         {
-            var members = await api.Get<List<MemberView>>("/v1/members");
+            var members = api.Get<List<MemberView>>("/v1/members");
             var alive = members.Count(m => m.Status == "alive");
             if (alive >= count) return;
             if (sw.Elapsed > SetupTimeout)
@@ -167,9 +167,9 @@ public sealed class OursPropagation(Lab lab, BenchSettings settings, Cancellatio
         {
             try
             {
-                return await h3.Post<EndpointView>("/v1/attach", new AttachRequest(sandbox, Network, "obs"));
+                return h3.Post<EndpointView>("/v1/attach", new AttachRequest(sandbox, Network, "obs"));
             }
-            catch (CliException ex) when (ex.Message.Contains("not found", StringComparison.Ordinal) && sw.Elapsed < SetupTimeout)
+            catch (ApiException ex) when (ex.Message.Contains("not found", StringComparison.Ordinal) && sw.Elapsed < SetupTimeout)
             {
                 await Task.Delay(50, ct);
             }

@@ -3,8 +3,8 @@
 // Usage: dotnet run -c Release --project bench/Propagation [-- SAMPLES [SEED]]
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Discovery.Api;
 using Discovery.Bench.Propagation;
-using Discovery.Daemon.Cli;
 using Discovery.Platform;
 
 var samples = args.Length > 0 ? int.Parse(args[0]) : 100;
@@ -58,7 +58,7 @@ catch (OperationCanceledException) when (cancel.IsCancellationRequested)
     Console.Error.WriteLine("bench/propagation: interrupted; no numbers");
     exit = 130;
 }
-catch (Exception ex) when (ex is BenchException or CliException or NamespaceException or NetlinkException
+catch (Exception ex) when (ex is BenchException or ApiException or NamespaceException or NetlinkException
                                or System.Net.Sockets.SocketException)
 {
     Console.Error.WriteLine($"bench/propagation: {ex.Message}");

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Net;
 using System.Security.Cryptography;
+using Discovery.Api;
 using Discovery.Model;
 using Discovery.Model.Claims;
 using Discovery.Overlay.Ipam;

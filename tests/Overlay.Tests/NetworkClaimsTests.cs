@@ -1,3 +1,4 @@
+using Discovery.Api;
 using Discovery.Model;
 using Discovery.Model.Claims;
 using Discovery.Overlay;

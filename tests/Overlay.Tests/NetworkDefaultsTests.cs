@@ -1,4 +1,5 @@
 using System.Net;
+using Discovery.Api;
 using Discovery.Model;
 using Discovery.Overlay;
 using Xunit;

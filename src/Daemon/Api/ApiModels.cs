@@ -1,41 +1,32 @@
 using System.Text.Json;
-using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using Discovery.Model;
 
 namespace Discovery.Daemon.Api;
 
-/// <summary>JSON shapes of the local API, shared by the server and the CLI.</summary>
-/// <param name="BlockSize">Addresses per IPAM block (2^(32 − BlockPrefixLength)); `network create` takes it as --block-size.</param>
-public sealed record NetworkView(string Name, string Subnet, string Gateway, int Vni, int Mtu, int BlockPrefixLength, int Endpoints, long BlockSize)
+// The API's shapes are Discovery.Api's (shared with the AOT CLI); the agent builds them from its catalog here.
+
+public static class ApiViews
 {
-    public static NetworkView From(NetworkSpec n, int endpoints) =>
-        new(n.Name, n.Subnet.ToString(), n.Gateway.ToString(), n.Vni, n.Mtu, n.BlockPrefixLength, endpoints, 1L << (32 - n.BlockPrefixLength));
+    extension(NetworkView)
+    {
+        public static NetworkView From(NetworkSpec n, int endpoints) =>
+            new(n.Name, n.Subnet.ToString(), n.Gateway.ToString(), n.Vni, n.Mtu, n.BlockPrefixLength, endpoints, 1L << (32 - n.BlockPrefixLength));
+    }
+
+    extension(EndpointView)
+    {
+        public static EndpointView From(EndpointRecord e) =>
+            new(e.Id, e.ShortId, e.Name, e.Network, e.Address.ToString(), e.Mac, e.Ifname, e.Netns, e.Node, [.. e.Aliases], e.Service);
+    }
 }
-
-public sealed record EndpointView(
-    string Id, string ShortId, string Name, string Network, string Ip, string Mac, string Ifname, string Netns,
-    string Node, IReadOnlyList<string> Aliases, string? Service)
-{
-    public static EndpointView From(EndpointRecord e) =>
-        new(e.Id, e.ShortId, e.Name, e.Network, e.Address.ToString(), e.Mac, e.Ifname, e.Netns, e.Node, [.. e.Aliases], e.Service);
-}
-
-public sealed record ErrorView(string Error);
-
-public sealed record MemberView(string Name, string Address, int Port, string Status, IReadOnlyDictionary<string, string> Tags);
-
-public sealed record KeysView(IReadOnlyList<string> Keys, string? Primary);
-
-public sealed record KeyRequest(string Key);
-
-public sealed record InfoView(string Node, string Version, bool Ready);
 
 public static class ApiJson
 {
-    public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)
+    /// <summary>The API's JSON style (<see cref="ApiJsonContext"/>), with reflection behind the generated types: the
+    /// server writes runtime types such as LINQ iterators, which no generated context lists.</summary>
+    public static readonly JsonSerializerOptions Options = new(ApiJsonContext.Default.Options)
     {
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
-        WriteIndented = true,
+        TypeInfoResolver = JsonTypeInfoResolver.Combine(ApiJsonContext.Default, new DefaultJsonTypeInfoResolver()),
     };
 }

@@ -18,11 +18,7 @@ public static class BlockLayout
     public static int DefaultBlockPrefix(int subnetPrefix) => Math.Max(DefaultBlockPrefixLength, subnetPrefix);
 
     /// <summary>The prefix length of a block of <paramref name="addresses"/> addresses, or null unless it is a power of two in 1..2^24.</summary>
-    public static int? PrefixForSize(long addresses)
-    {
-        if (addresses is < 1 or > 1 << 24 || (addresses & (addresses - 1)) != 0) return null;
-        return 32 - System.Numerics.BitOperations.Log2((ulong)addresses);
-    }
+    public static int? PrefixForSize(long addresses) => Api.BlockSize.PrefixForSize(addresses);
 
     public static long BlockCount(NetworkSpec net) => 1L << (net.BlockPrefixLength - net.Subnet.PrefixLength);
 

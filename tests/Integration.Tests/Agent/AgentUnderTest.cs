@@ -20,6 +20,9 @@ public sealed class AgentUnderTest : IDisposable
     public string LogPath => Path.Combine(Dir, "agent.log");
     private Process? _agent;
 
+    /// <summary>The agent's process id (nsenter and `discovery agent` exec into it); null before Start.</summary>
+    public int? Pid => _agent?.Id;
+
     public AgentUnderTest()
     {
         Dir = Path.Combine(Path.GetTempPath(), "discovery-test-" + Run);

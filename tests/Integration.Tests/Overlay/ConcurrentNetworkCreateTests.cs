@@ -1,3 +1,4 @@
+using Discovery.Api;
 using Discovery.Overlay;
 using Discovery.Platform;
 using Xunit;

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using Discovery.Api;
 using Discovery.Model;
 using Discovery.Overlay;
 using Discovery.Overlay.Peers;

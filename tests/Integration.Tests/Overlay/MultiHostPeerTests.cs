@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
+using Discovery.Api;
 using Discovery.Model;
 using Discovery.Overlay;
 using Discovery.Platform;

@@ -1,4 +1,4 @@
-namespace Discovery.Overlay;
+namespace Discovery.Api;
 
 /// <summary>`discovery network create`. Null fields take defaults.</summary>
 /// <param name="BlockPrefixLength">IPAM block size as a prefix length (26 = 64 addresses); null: /26, or the subnet if smaller.</param>
@@ -12,7 +12,5 @@ public sealed record AttachRequest(
 /// <summary>`discovery detach`.</summary>
 public sealed record DetachRequest(string Netns, string Network);
 
-/// <summary>What reconciliation on start found and did.</summary>
-public sealed record ReconcileReport(
-    IReadOnlyList<string> AdoptedEndpoints, IReadOnlyList<string> DroppedEndpoints,
-    IReadOnlyList<string> RemovedOrphanLinks, IReadOnlyList<string> RemovedNamespaces);
+/// <summary>`discovery keys install|use|remove`.</summary>
+public sealed record KeyRequest(string Key);

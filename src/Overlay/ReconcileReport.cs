@@ -1,0 +1,6 @@
+namespace Discovery.Overlay;
+
+/// <summary>What reconciliation on start found and did.</summary>
+public sealed record ReconcileReport(
+    IReadOnlyList<string> AdoptedEndpoints, IReadOnlyList<string> DroppedEndpoints,
+    IReadOnlyList<string> RemovedOrphanLinks, IReadOnlyList<string> RemovedNamespaces);
