@@ -127,6 +127,8 @@ public sealed class NetNs : IDisposable
     {
         ValidateName(name);
         var path = System.IO.Path.Combine(RunDir, name);
+        // Our kept nft context holds a socket in it, which would keep the namespace alive until it idled out.
+        if (TryReadId(path) is { } id) NftContexts.ForgetShared(id);
         if (Libc.Umount2(path, Libc.MNT_DETACH) != 0)
         {
             var errno = Marshal.GetLastPInvokeError();
@@ -254,6 +256,15 @@ public sealed class NetNs : IDisposable
         if (fd < 0)
             throw new NamespaceException($"open host network namespace {path}: {Libc.Describe(Marshal.GetLastPInvokeError())}");
         return new NetNs(fd, path, null, isHost: true);
+    }
+
+    private static (ulong, ulong)? TryReadId(string path)
+    {
+        var fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_CLOEXEC);
+        if (fd < 0) return null;
+        try { return ReadId(fd, path); }
+        catch (NamespaceException) { return null; }   // not an nsfs file (a leftover): nothing can be pinned by it
+        finally { Libc.Close(fd); }
     }
 
     private static unsafe (ulong, ulong) ReadId(int fd, string path)
