@@ -11,7 +11,8 @@ using Discovery.Platform;
 ///   3. the nft CLI, one `ip netns exec NS nft ...` process per apply;
 ///   4. option (b): our own nfnetlink batch on a NETLINK_NETFILTER socket kept open in the namespace (elements only).
 /// Two changes: "element" = add, then delete, one IPv4 element of a set (the load balancer's map updates will look
-/// like this); "dns table" = the sandbox DNS redirect table replaced in one transaction, as attach does.
+/// like this); "dns table" = the sandbox DNS redirect table replaced in one transaction, as a re-attach does;
+/// "dns add/del" = that table created in a namespace without it, then deleted (attach, then detach).
 /// Every op is timed alone; the kernel's state is verified after every variant.
 /// Run as root: dotnet run -c Release --project bench/Netlink -- nft [--ops 400] [--cli-ops 40]
 /// </summary>
@@ -55,6 +56,11 @@ internal static class NftBench
                     times.Add(clock.Elapsed.TotalMilliseconds);
                 }
                 VerifyEmpty(variant);
+                apply(0, true);   // and the adds did land: one more add, seen by the kernel, then deleted
+                if (!kept.Run(ns, $"list set ip {Table} s").Contains(Element(0).ToString(), StringComparison.Ordinal))
+                    throw new InvalidOperationException($"{variant}: an added element is not in the set");
+                apply(0, false);
+                VerifyEmpty(variant);
                 return times;
             }
 
@@ -74,6 +80,26 @@ internal static class NftBench
                 var listing = kept.Run(ns, "list table ip nftq_dns");
                 if (!listing.Contains("dnat to 127.0.0.11:40053", StringComparison.Ordinal))
                     throw new InvalidOperationException($"{variant}: the DNS table is not in place:\n{listing}");
+                return times;
+            }
+
+            // Attach then detach: the table is created in a namespace without it, then deleted (its nat chains
+            // register and unregister netfilter hooks). Op 2k creates, op 2k+1 deletes.
+            const string dnsRemove = "table ip nftq_dns\ndelete table ip nftq_dns\n";
+            List<double> DnsAttachDetach(string variant, int count, Action<string> apply)
+            {
+                apply(dnsRemove);
+                for (var i = 0; i < 4; i++) apply(i % 2 == 0 ? dns : dnsRemove);
+                var times = new List<double>(count);
+                for (var i = 0; i < count; i++)
+                {
+                    var text = i % 2 == 0 ? dns : dnsRemove;
+                    var clock = Stopwatch.StartNew();
+                    apply(text);
+                    times.Add(clock.Elapsed.TotalMilliseconds);
+                }
+                if (kept.Run(ns, "list tables").Contains("nftq_dns", StringComparison.Ordinal))
+                    throw new InvalidOperationException($"{variant}: the DNS table is still there after its last delete");
                 return times;
             }
 
@@ -106,6 +132,16 @@ internal static class NftBench
             var dnsFree = Median(freeTimes.Skip(2).ToList());
             rows[^1] = rows[^1] with { Note = $"of which nft_ctx_free {dnsFree:F2} ms" };
             rows.Add(("dns table", "nft CLI, one process per apply (nft -f)", DnsTable("cli", cliOps, () => Sh("ip", "netns", "exec", nsName, "nft", "-f", dnsFile)), ""));
+            kept.Run(ns, dnsRemove);
+            rows.Add(("dns add/del", "kept libnftables context (Nftables.Apply)", DnsAttachDetach("kept", ops / 2, text => kept.Run(ns, text)), "chosen"));
+            freeTimes.Clear();
+            rows.Add(("dns add/del", "fresh context per apply (before)", DnsAttachDetach("fresh", ops / 2, Fresh), ""));
+            var addDelFree = freeTimes.Skip(5).ToList();
+            rows[^1] = rows[^1] with { Note = $"of which nft_ctx_free {Median(addDelFree):F2} ms (after a create {Median(addDelFree.Where((_, i) => i % 2 == 0).ToList()):F2}, after a delete {Median(addDelFree.Where((_, i) => i % 2 == 1).ToList()):F2})" };
+            var dnsRemoveFile = Path.Combine(dir, "dns-remove.nft");
+            File.WriteAllText(dnsRemoveFile, dnsRemove);
+            rows.Add(("dns add/del", "nft CLI, one process per apply (nft -f)", DnsAttachDetach("cli", cliOps, text =>
+                Sh("ip", "netns", "exec", nsName, "nft", "-f", text == dns ? dnsFile : dnsRemoveFile)), ""));
 
             Console.WriteLine();
             Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "  {0,-10} {1,-44} {2,5} {3,10} {4,10} {5,10}  {6}", "change", "variant", "ops", "median ms", "p99 ms", "vs kept", ""));
