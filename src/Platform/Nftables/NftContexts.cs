@@ -2,10 +2,15 @@ namespace Discovery.Platform;
 
 /// <summary>
 /// Long-lived libnftables contexts, one per network namespace (by <see cref="NetNs.Id"/>, so every handle on the same
-/// namespace shares one). Why: freeing a context closes its netlink socket, and after a commit that deleted anything
-/// that close waits in the kernel for the deferred destroy work (an RCU grace period, 12-15 ms here); a kept context
-/// applies a small change in ~0.1 ms (bench/Netlink). nft text stays the language of our rulesets, and each apply is
-/// still one nft_run_cmd_from_buffer call: one batch, one transaction.
+/// namespace shares one). Issue 8 measured 12-15 ms in nft_ctx_free's close() after a commit; on kernel 6.18 with
+/// nftables 1.0.6 `bench/Netlink -- nft` shows a kept context 1.2-2.2x faster than a fresh one per apply (one set
+/// element: ~0.13-0.2 ms vs ~0.25-0.3 ms; the sandbox DNS table: ~0.2-0.45 ms vs ~0.4-0.6 ms), nft_ctx_free itself
+/// 0.01-0.3 ms, and the nft CLI 90-225 ms (process start-up under load).
+/// Chosen over writing nfnetlink batches ourselves (option b, prototyped in bench/Netlink/NfnetlinkElements.cs: one
+/// element in ~6 µs): nft text stays the language of our rulesets (SandboxDns.Ruleset, the coming load balancer's
+/// maps), libnftables does the evaluation, expression encoding and error text we would otherwise re-implement per
+/// statement, and 0.1-0.3 ms is already far below the rest of an attach. Each apply is still one
+/// nft_run_cmd_from_buffer call: one batch, one transaction.
 /// <para>
 /// A context's socket pins its namespace, so a context that has not been used for <see cref="IdleTimeout"/> is freed
 /// (by a timer on the thread pool, not a thread of its own), and <see cref="Release(NetNs)"/> / <see cref="NetNs.Delete"/>
@@ -13,9 +18,11 @@ namespace Discovery.Platform;
 /// an idle host holds no context, no socket and no thread per sandbox.
 /// </para>
 /// <para>
-/// Commands run on a thread of the namespace (<see cref="NetNs.Run{T}"/>): the context's socket would work from any
-/// thread, but libnftables resolves interface names (iif/oif) through a socket it opens per command in the calling
-/// thread's namespace. All contexts share <see cref="NftContext.Gate"/> (libnftables has global mutable state).
+/// Commands run inside the namespace (<see cref="NetNs.Run{T}"/>, on the calling thread after setns): the context's
+/// socket would work from any thread (a test proves it), but libnftables resolves interface names (iif/oif) through
+/// a socket it opens per command in the calling thread's namespace. All contexts share <see cref="NftContext.Gate"/>:
+/// libnftables 1.0.6 keeps that interface cache in one global list (filled per command, freed by every command and
+/// by nft_ctx_free), so a per-context lock would not be enough.
 /// </para>
 /// </summary>
 public sealed class NftContexts : IDisposable

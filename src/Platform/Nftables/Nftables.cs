@@ -4,8 +4,8 @@ namespace Discovery.Platform;
 
 /// <summary>
 /// nftables in-process through libnftables (Debian libnftables1). Each namespace keeps one long-lived context
-/// (<see cref="NftContexts.Shared"/>): creating and freeing a context per call cost a 12-15 ms sleep in the kernel
-/// when its socket closed after a commit. Every call still runs on the target namespace's thread.
+/// (<see cref="NftContexts.Shared"/>, freed when idle) instead of a context created and freed per call. Every call
+/// runs inside the target namespace and is one transaction.
 /// </summary>
 public static class Nftables
 {
