@@ -4,11 +4,14 @@
 //   3. one `bridge` / `ip` process per entry, from a sh script (on a sample, scaled to N, when --sample is given).
 // Every variant is verified with `bridge fdb show` / `ip neigh show`, and the entries are deleted between runs.
 // Run as root:  dotnet run -c Release --project bench/Netlink -- [--entries 1000] [--reps 5] [--sample 0]
+// `-- nft [--ops 400] [--cli-ops 40]` instead times one small nftables change four ways (NftBench.cs).
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
 using Discovery.Platform;
+
+if (args.Length > 0 && args[0] == "nft") return NftBench.Run(args[1..]);
 
 var entries = Option("--entries", 1000);
 var reps = Option("--reps", 5);

@@ -1,14 +1,16 @@
-using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using Discovery.Platform.Native;
 
 namespace Discovery.Platform;
 
 /// <summary>
-/// A handle on a network namespace. Work runs on one dedicated thread that has done setns(CLONE_NEWNET):
-/// a namespace belongs to a thread, so a pooled thread must never carry one. The thread starts on first use
-/// and lives until <see cref="Dispose"/>. Sockets and /proc/sys files opened there keep the namespace and may
-/// then be used from any thread.
+/// A handle on a network namespace. <see cref="Run{T}"/> runs work on the calling thread after setns(CLONE_NEWNET)
+/// into the namespace, and puts the thread back where it was before returning (two setns calls, ~7 µs): a
+/// namespace belongs to a thread, so no thread may leave Run still carrying one. There is no thread per namespace
+/// or per handle (issue 8: creating, waking and joining a worker per handle cost more than the kernel work, and
+/// 1,000 sandboxes must not cost 1,000 threads); a handle is an fd. Sockets and /proc/sys files opened inside Run
+/// keep the namespace and may then be used from any thread. Work must be synchronous kernel calls: it must not
+/// block on tasks, which could run unrelated work on this thread inside the namespace.
 /// </summary>
 public sealed class NetNs : IDisposable
 {
@@ -17,14 +19,13 @@ public sealed class NetNs : IDisposable
 
     private static readonly Lazy<NetNs> s_host = new(OpenHost, LazyThreadSafetyMode.ExecutionAndPublication);
 
-    // The namespace handle whose worker the current thread is; null on every other thread (they are all in Host).
+    // The handle whose namespace the current thread is in, inside Run; null outside (every thread starts in Host).
     [ThreadStatic] private static NetNs? t_current;
 
     private readonly int _fd;                        // kept open: it pins the namespace and feeds setns / IFLA_NET_NS_FD
-    private readonly bool _isHost;                   // Host runs inline on ordinary threads, which are already there
+    private readonly bool _isHost;                   // Host is where every thread already is outside Run
     private readonly object _gate = new();
-    private BlockingCollection<WorkItem>? _queue;    // created with the worker thread, on first dispatch
-    private Thread? _worker;
+    private int _users;                              // Run calls in flight: Dispose leaves the fd to the last of them
     private bool _disposed;
 
     private NetNs(int fd, string path, string? name, bool isHost)
@@ -127,6 +128,8 @@ public sealed class NetNs : IDisposable
     {
         ValidateName(name);
         var path = System.IO.Path.Combine(RunDir, name);
+        // Our kept nft context holds a socket in it, which would keep the namespace alive until it idled out.
+        if (TryReadId(path) is { } id) NftContexts.ForgetShared(id);
         if (Libc.Umount2(path, Libc.MNT_DETACH) != 0)
         {
             var errno = Marshal.GetLastPInvokeError();
@@ -165,10 +168,30 @@ public sealed class NetNs : IDisposable
     public T Run<T>(Func<T> action)
     {
         ArgumentNullException.ThrowIfNull(action);
-        if (RunsInline) return action();
-        var item = new WorkItem<T>(action);
-        Enqueue(item);
-        return item.Completion.Task.GetAwaiter().GetResult();
+        var previous = t_current;
+        if (previous == this || (_isHost && previous is null)) return action();   // already there
+        Acquire();
+        try
+        {
+            if (Libc.Setns(_fd, Libc.CLONE_NEWNET) != 0)
+                throw new NamespaceException($"setns into network namespace {this}: {Libc.Describe(Marshal.GetLastPInvokeError())}");
+            t_current = _isHost ? null : this;
+            try
+            {
+                return action();
+            }
+            finally
+            {
+                t_current = previous;
+                // previous is a Run further up this thread's stack (its fd is held open by it) or the host.
+                if (Libc.Setns((previous ?? Host)._fd, Libc.CLONE_NEWNET) != 0)
+                    Environment.FailFast($"cannot return a thread from network namespace {this} to {(object?)previous ?? "the host"}: {Libc.Describe(Marshal.GetLastPInvokeError())}");
+            }
+        }
+        finally
+        {
+            ReleaseUse();
+        }
     }
 
     public void Run(Action action)
@@ -181,70 +204,48 @@ public sealed class NetNs : IDisposable
         });
     }
 
-    /// <summary>Runs <paramref name="action"/> on the namespace thread; the continuation never runs there.</summary>
+    /// <summary>As <see cref="Run{T}"/> (synchronously, on the calling thread); the task is complete when returned.</summary>
     public Task<T> RunAsync<T>(Func<T> action)
     {
         ArgumentNullException.ThrowIfNull(action);
-        if (RunsInline)
+        try
         {
-            try
-            {
-                return Task.FromResult(action());
-            }
-            catch (Exception ex)
-            {
-                return Task.FromException<T>(ex);
-            }
+            return Task.FromResult(Run(action));
         }
-        var item = new WorkItem<T>(action);
-        Enqueue(item);
-        return item.Completion.Task;
+        catch (Exception ex)
+        {
+            return Task.FromException<T>(ex);
+        }
     }
 
     public void Dispose()
     {
         if (_isHost) return;                      // the host handle lives as long as the process
-        Thread? worker;
         lock (_gate)
         {
             if (_disposed) return;
             _disposed = true;
-            _queue?.CompleteAdding();
-            worker = _worker;
+            if (_users > 0) return;               // the last Run in flight closes it
         }
-        if (worker is not null && worker != Thread.CurrentThread) worker.Join();
         Libc.Close(_fd);
     }
 
-    private bool RunsInline => t_current == this || (_isHost && t_current is null);
-
-    private void Enqueue(WorkItem item)
+    private void Acquire()
     {
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_queue is null)
-            {
-                _queue = new BlockingCollection<WorkItem>();
-                _worker = new Thread(WorkerLoop) { IsBackground = true, Name = "netns " + this };
-                _worker.Start();
-            }
-            _queue.Add(item);
+            _users++;
         }
     }
 
-    private void WorkerLoop()
+    private void ReleaseUse()
     {
-        Exception? fault = null;
-        if (Libc.Setns(_fd, Libc.CLONE_NEWNET) != 0)
-            fault = new NamespaceException($"setns into network namespace {this}: {Libc.Describe(Marshal.GetLastPInvokeError())}");
-        else
-            t_current = this;
-        foreach (var item in _queue!.GetConsumingEnumerable())
+        lock (_gate)
         {
-            if (fault is null) item.Execute();
-            else item.Fail(fault);
+            if (--_users > 0 || !_disposed || _isHost) return;
         }
+        Libc.Close(_fd);
     }
 
     private static NetNs OpenHost()
@@ -254,6 +255,15 @@ public sealed class NetNs : IDisposable
         if (fd < 0)
             throw new NamespaceException($"open host network namespace {path}: {Libc.Describe(Marshal.GetLastPInvokeError())}");
         return new NetNs(fd, path, null, isHost: true);
+    }
+
+    private static (ulong, ulong)? TryReadId(string path)
+    {
+        var fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_CLOEXEC);
+        if (fd < 0) return null;
+        try { return ReadId(fd, path); }
+        catch (NamespaceException) { return null; }   // not an nsfs file (a leftover): nothing can be pinned by it
+        finally { Libc.Close(fd); }
     }
 
     private static unsafe (ulong, ulong) ReadId(int fd, string path)
@@ -289,31 +299,5 @@ public sealed class NetNs : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(name);
         if (name.Contains('/') || name is "." or "..")
             throw new ArgumentException($"'{name}' is not a valid network namespace name", nameof(name));
-    }
-
-    private abstract class WorkItem
-    {
-        public abstract void Execute();
-        public abstract void Fail(Exception error);
-    }
-
-    private sealed class WorkItem<T>(Func<T> action) : WorkItem
-    {
-        // Asynchronous continuations: an awaiting caller must never continue on the namespace thread.
-        public TaskCompletionSource<T> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public override void Execute()
-        {
-            try
-            {
-                Completion.SetResult(action());
-            }
-            catch (Exception ex)
-            {
-                Completion.SetException(ex);
-            }
-        }
-
-        public override void Fail(Exception error) => Completion.SetException(error);
     }
 }

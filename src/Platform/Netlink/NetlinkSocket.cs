@@ -23,9 +23,12 @@ internal sealed unsafe class NetlinkSocket : IDisposable
     public delegate void AckHandler(uint seq, int errno, string? kernelMessage);
 
     /// <summary>Opens a socket in the calling thread's network namespace.</summary>
-    public static NetlinkSocket Open()
+    public static NetlinkSocket Open() => Open(Libc.NETLINK_ROUTE);
+
+    /// <summary>Opens a socket of another netlink family (e.g. NETLINK_NETFILTER = 12) in the calling thread's namespace.</summary>
+    public static NetlinkSocket Open(int protocol)
     {
-        var fd = Libc.Socket(Libc.AF_NETLINK, Libc.SOCK_RAW | Libc.SOCK_CLOEXEC, Libc.NETLINK_ROUTE);
+        var fd = Libc.Socket(Libc.AF_NETLINK, Libc.SOCK_RAW | Libc.SOCK_CLOEXEC, protocol);
         if (fd < 0) throw Fail("socket", Marshal.GetLastPInvokeError());
         var socket = new NetlinkSocket(fd);
         try

@@ -1,19 +1,14 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 
 namespace Discovery.Platform;
 
 /// <summary>
-/// libnftables (Debian libnftables1) in-process. A context talks to the kernel through a netlink socket it opens
-/// itself, so every call runs on the target namespace's thread, with a fresh context that dies there too.
+/// nftables in-process through libnftables (Debian libnftables1). Each namespace keeps one long-lived context
+/// (<see cref="NftContexts.Shared"/>, freed when idle) instead of a context created and freed per call. Every call
+/// runs inside the target namespace and is one transaction.
 /// </summary>
-public static partial class Nftables
+public static class Nftables
 {
-    private const string Lib = "libnftables.so.1";
-
-    // libnftables keeps process-wide state (caches, symbol tables) that its docs do not promise is thread-safe.
-    private static readonly object s_gate = new();
-
     /// <summary>(elapsed, success) per <see cref="Apply"/>; for discovery_nft_apply_seconds.</summary>
     public static Action<TimeSpan, bool>? ApplyObserver { get; set; }
 
@@ -28,7 +23,7 @@ public static partial class Nftables
         var success = false;
         try
         {
-            ns.Run(() => Execute(ruleset, ns));
+            NftContexts.Shared.Run(ns, ruleset);
             success = true;
         }
         finally
@@ -42,56 +37,8 @@ public static partial class Nftables
     {
         ArgumentNullException.ThrowIfNull(ns);
         ArgumentException.ThrowIfNullOrEmpty(command);
-        return ns.Run(() => Execute(command, ns));
+        return NftContexts.Shared.Run(ns, command);
     }
-
-    private static string Execute(string text, NetNs ns)
-    {
-        lock (s_gate)
-        {
-            var ctx = nft_ctx_new(0);   // NFT_CTX_DEFAULT
-            if (ctx == 0) throw new NftException("nft_ctx_new failed (out of memory?)", $"nft in {ns}: cannot create a libnftables context");
-            try
-            {
-                if (nft_ctx_buffer_output(ctx) != 0 || nft_ctx_buffer_error(ctx) != 0)
-                    throw new NftException("cannot buffer output", $"nft in {ns}: cannot buffer libnftables output");
-                var rc = nft_run_cmd_from_buffer(ctx, text);
-                var output = Marshal.PtrToStringUTF8(nft_ctx_get_output_buffer(ctx)) ?? "";
-                if (rc != 0)
-                {
-                    var error = (Marshal.PtrToStringUTF8(nft_ctx_get_error_buffer(ctx)) ?? "").TrimEnd();
-                    if (error.Length == 0) error = "nft failed without an error message";
-                    throw new NftException(error, $"nft in {ns}: {error}");
-                }
-                return output;
-            }
-            finally
-            {
-                nft_ctx_free(ctx);
-            }
-        }
-    }
-
-    [LibraryImport(Lib)]
-    private static partial nint nft_ctx_new(uint flags);
-
-    [LibraryImport(Lib)]
-    private static partial void nft_ctx_free(nint ctx);
-
-    [LibraryImport(Lib)]
-    private static partial int nft_ctx_buffer_output(nint ctx);
-
-    [LibraryImport(Lib)]
-    private static partial nint nft_ctx_get_output_buffer(nint ctx);
-
-    [LibraryImport(Lib)]
-    private static partial int nft_ctx_buffer_error(nint ctx);
-
-    [LibraryImport(Lib)]
-    private static partial nint nft_ctx_get_error_buffer(nint ctx);
-
-    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int nft_run_cmd_from_buffer(nint ctx, string buffer);
 }
 
 /// <summary>nft refused a command or ruleset. <see cref="NftMessage"/> is nft's own error text.</summary>

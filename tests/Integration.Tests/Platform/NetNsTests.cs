@@ -84,29 +84,71 @@ public sealed class NetNsTests
         Assert.Equal((ulong.Parse(parts[0]), ulong.Parse(parts[1])), NetNs.Host.Id);
     }
 
+    private static string? ThreadNetNs() => new FileInfo("/proc/thread-self/ns/net").LinkTarget;
+
     [Fact]
-    public void Run_executes_on_one_dedicated_thread_inside_the_namespace()
+    public void Run_executes_on_the_calling_thread_inside_the_namespace_and_brings_it_back()
     {
         using var k = new KernelScope();
         var ns = k.CreateNetNs("a");
-        var (link, thread, pooled) = ns.Run(() => (
-            new FileInfo("/proc/thread-self/ns/net").LinkTarget,
-            Environment.CurrentManagedThreadId,
-            Thread.CurrentThread.IsThreadPoolThread));
+        var before = ThreadNetNs();
+        var (link, thread) = ns.Run(() => (ThreadNetNs(), Environment.CurrentManagedThreadId));
         Assert.Equal($"net:[{ns.Id.Inode}]", link);
-        Assert.False(pooled);
-        Assert.NotEqual(Environment.CurrentManagedThreadId, thread);
-        Assert.Equal(thread, ns.Run(() => Environment.CurrentManagedThreadId));
+        Assert.Equal(Environment.CurrentManagedThreadId, thread);   // no hop to a worker thread
+        Assert.Equal(before, ThreadNetNs());
+        Assert.Equal($"net:[{NetNs.Host.Id.Inode}]", before);
     }
 
     [Fact]
-    public async Task RunAsync_result_is_delivered_off_the_namespace_thread()
+    public void Nested_runs_in_other_namespaces_each_return_to_the_one_around_them()
+    {
+        using var k = new KernelScope();
+        var a = k.CreateNetNs("a");
+        var b = k.CreateNetNs("b");
+        var seen = a.Run(() =>
+        {
+            var inA = ThreadNetNs();
+            var inB = b.Run(() => (ThreadNetNs(), NetNs.Host.Run(ThreadNetNs), ThreadNetNs()));
+            return (inA, inB, ThreadNetNs());
+        });
+        Assert.Equal($"net:[{a.Id.Inode}]", seen.inA);
+        Assert.Equal(($"net:[{b.Id.Inode}]", $"net:[{NetNs.Host.Id.Inode}]", $"net:[{b.Id.Inode}]"), seen.inB);
+        Assert.Equal($"net:[{a.Id.Inode}]", seen.Item3);
+        Assert.Equal($"net:[{NetNs.Host.Id.Inode}]", ThreadNetNs());
+    }
+
+    [Fact]
+    public async Task RunAsync_runs_in_the_namespace_and_the_continuation_is_back_in_the_host()
     {
         using var k = new KernelScope();
         var ns = k.CreateNetNs("a");
-        var nsThread = await ns.RunAsync(() => Environment.CurrentManagedThreadId);
-        Assert.NotEqual(nsThread, Environment.CurrentManagedThreadId);
-        Assert.Equal($"net:[{ns.Id.Inode}]", await ns.RunAsync(() => new FileInfo("/proc/thread-self/ns/net").LinkTarget));
+        Assert.Equal($"net:[{ns.Id.Inode}]", await ns.RunAsync(ThreadNetNs));
+        Assert.Equal($"net:[{NetNs.Host.Id.Inode}]", ThreadNetNs());
+        await Assert.ThrowsAsync<InvalidOperationException>(() => ns.RunAsync<int>(() => throw new InvalidOperationException("boom")));
+    }
+
+    [Fact]
+    public async Task Dispose_during_a_run_leaves_that_run_in_its_namespace_and_refuses_the_next()
+    {
+        using var k = new KernelScope();
+        using var ns = NetNs.Open(k.CreateNetNs("a").Path);
+        using var entered = new ManualResetEventSlim();
+        using var disposed = new ManualResetEventSlim();
+        var worker = Task.Factory.StartNew(() => ns.Run(() =>
+        {
+            entered.Set();
+            disposed.Wait(TimeSpan.FromSeconds(10));
+            // The fd is still open: a socket made now is in the namespace, not in whatever a reused fd points at.
+            using var nl = Rtnetlink.Open(ns);
+            return (ThreadNetNs(), nl.GetLink("lo") is not null);
+        }), TaskCreationOptions.LongRunning);
+        Assert.True(entered.Wait(TimeSpan.FromSeconds(10)));
+        ns.Dispose();
+        disposed.Set();
+        var (link, hasLo) = await worker;
+        Assert.Equal($"net:[{ns.Id.Inode}]", link);
+        Assert.True(hasLo);
+        Assert.Throws<ObjectDisposedException>(() => ns.Run(() => { }));
     }
 
     [Fact]
@@ -116,7 +158,8 @@ public sealed class NetNsTests
         var ns = k.CreateNetNs("a");
         var ex = Assert.Throws<InvalidOperationException>(() => ns.Run(() => throw new InvalidOperationException("boom")));
         Assert.Equal("boom", ex.Message);
-        Assert.Equal(7, ns.Run(() => 7));   // the thread survives
+        Assert.Equal(7, ns.Run(() => 7));   // the handle still works
+        Assert.Equal($"net:[{NetNs.Host.Id.Inode}]", ThreadNetNs());   // and the thread came back after the throw
     }
 
     [Fact]
