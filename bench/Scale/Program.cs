@@ -168,7 +168,7 @@ Process StartAgent()
                  "--dns-upstream", "127.0.0.1:9" })
         psi.ArgumentList.Add(a);
     var p = Process.Start(psi)!;
-    p.OutputDataReceived += (_, _) => { };
+    p.OutputDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine($"agent: {e.Data}"); };
     p.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine($"agent: {e.Data}"); };
     p.BeginOutputReadLine();
     p.BeginErrorReadLine();
