@@ -110,7 +110,7 @@ try
     Console.WriteLine($"  after the restart: {after.Threads} threads, {after.Fds} fds, {after.RssKb / 1024.0:F1} MiB RSS");
     // A sample with the real client, as users would check it.
     foreach (var i in new[] { 0, attached.Count / 2, attached.Count - 1 })
-        Console.WriteLine($"  dig in {attached[i].Netns}: {Dig(attached[i].Netns, questions[i].Name)} (expected {questions[i].Ip})");
+        Console.WriteLine($"  dig in {attached[i].Netns}: udp {Dig(attached[i].Netns, questions[i].Name)}, tcp {Dig(attached[i].Netns, questions[i].Name, "+tcp")} (expected {questions[i].Ip})");
 
     // Targets.
     var growth = (last.RssKb - zero.RssKb) / (double)attached.Count;
@@ -220,9 +220,9 @@ static async Task<bool> Exited(Process p, TimeSpan limit)
     catch (OperationCanceledException) { return false; }
 }
 
-static string Dig(string ns, string name)
+static string Dig(string ns, string name, string transport = "+notcp")
 {
-    var psi = new ProcessStartInfo("ip", ["netns", "exec", ns, "dig", "+short", "+tries=1", "+time=2", "@127.0.0.11", name]) { RedirectStandardOutput = true, RedirectStandardError = true };
+    var psi = new ProcessStartInfo("ip", ["netns", "exec", ns, "dig", "+short", transport, "+tries=1", "+time=2", "@127.0.0.11", name]) { RedirectStandardOutput = true, RedirectStandardError = true };
     using var p = Process.Start(psi)!;
     var output = p.StandardOutput.ReadToEnd().Trim();
     if (!p.WaitForExit(10_000)) { p.Kill(); return "(dig ran over 10 s)"; }
