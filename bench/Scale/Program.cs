@@ -76,7 +76,13 @@ try
             NetNs.Create(ns).Dispose();
             var name = $"s{i:D4}";
             var sw = Stopwatch.StartNew();
-            var ep = await api.Post<EndpointView>("/v1/attach", new AttachRequest(ns, "scale", name));
+            EndpointView ep;
+            try { ep = await api.Post<EndpointView>("/v1/attach", new AttachRequest(ns, "scale", name)); }
+            catch (CliException ex)
+            {
+                var state = agent.HasExited ? $"the agent exited with {agent.ExitCode}" : $"the agent is running ({ProcessCost.Of(agent.Id)}; threads: {ProcessCost.ThreadCensus(agent.Id)})";
+                throw new InvalidOperationException($"attach {i + 1} failed after {sw.Elapsed.TotalSeconds:F1} s: {ex.Message}; {state}");
+            }
             latencies.Add(sw.Elapsed.TotalMilliseconds);
             attached.Add((ns, name, IPAddress.Parse(ep.Ip)));
         }
@@ -107,7 +113,7 @@ try
     Console.WriteLine($"  restart: /readyz 200 after {Secs(ready)}; sandbox {attached.Count:N0} ({attached[^1].Netns}) resolves after {Secs(lastOne)}; " +
         $"all {count:N0} of {attached.Count:N0} resolve after {(count == attached.Count ? Secs(resolved.Max()) : $"(not all within {resolveLimit.TotalSeconds:F0} s)")}");
     Console.WriteLine($"  restart: resolving after 1 s: {resolved.Count(r => r < TimeSpan.FromSeconds(1)):N0}, 2 s: {resolved.Count(r => r < TimeSpan.FromSeconds(2)):N0}, 5 s: {resolved.Count(r => r < TimeSpan.FromSeconds(5)):N0}");
-    Console.WriteLine($"  after the restart: {after.Threads} threads, {after.Fds} fds, {after.RssKb / 1024.0:F1} MiB RSS");
+    Console.WriteLine($"  after the restart: {after.Threads} threads, {after.Fds} fds, {after.RssKb / 1024.0:F1} MiB RSS; threads by name: {ProcessCost.ThreadCensus(agent.Id)}");
     // A sample with the real client, as users would check it.
     foreach (var i in new[] { 0, attached.Count / 2, attached.Count - 1 })
         Console.WriteLine($"  dig in {attached[i].Netns}: udp {Dig(attached[i].Netns, questions[i].Name)}, tcp {Dig(attached[i].Netns, questions[i].Name, "+tcp")} (expected {questions[i].Ip})");
@@ -131,6 +137,11 @@ try
         results.Add(pass);
         Console.WriteLine($"    {(pass ? "PASS" : "FAIL")}  {what,-58} {measured}");
     }
+}
+catch (InvalidOperationException ex)
+{
+    Console.WriteLine($"bench/scale: FAILED: {ex.Message}");
+    return 1;
 }
 catch (OperationCanceledException) when (ct.IsCancellationRequested)
 {

@@ -319,8 +319,8 @@ public sealed class OverlayService
             var local = _index.LocalEndpoints();
             var unknown = new List<EndpointRecord>();
 
-            // Each network's namespace is made whole once, not once per endpoint on it; a network that cannot be
-            // leaves its endpoints unchecked (unknown), as before.
+            // Each network's namespace is made whole once, not once per endpoint on it; a network that cannot be made
+            // whole leaves its endpoints unchecked (unknown), as before.
             var networkFailures = new Dictionary<string, Exception>(StringComparer.Ordinal);
             foreach (var name in local.Select(e => e.Network).Distinct(StringComparer.Ordinal))
             {
@@ -391,11 +391,16 @@ public sealed class OverlayService
         try
         {
             var dropped = new List<string>();
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             var local = _index.LocalEndpoints().Where(e => ids is null || ids.Contains(e.Id)).ToList();
             var probes = await ProbeLocalAsync(local, null, ct);
             for (var i = 0; i < local.Count; i++)
                 if (SettleLocal(local[i], probes[i], "own-endpoints") == LocalState.Dropped) dropped.Add(local[i].Name);
             if (dropped.Count > 0) _persist();
+            // Attaches and detaches wait for this check: say so when it is long enough for a caller to notice.
+            var took = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+            if (took > TimeSpan.FromSeconds(1))
+                _log.LogInformation("checked {Count} local endpoints against the kernel in {Ms:F0} ms (attaches waited meanwhile)", local.Count, took.TotalMilliseconds);
             return dropped;
         }
         finally { _lock.Release(); }
