@@ -387,23 +387,31 @@ public sealed class OverlayService
     /// </summary>
     public async Task<IReadOnlyList<string>> DropLostOwnEndpointsAsync(IReadOnlySet<string>? ids, CancellationToken ct)
     {
-        await _lock.WaitAsync(ct);
-        try
+        // The kernel is read without the lock: with hundreds of local endpoints the reads take seconds, and attaches
+        // and detaches must not wait for them. Only the endpoints found gone are looked at again under the lock,
+        // where an attach or detach that ran meanwhile is seen (still ours, same place, still gone) before any drop.
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var local = _index.LocalEndpoints().Where(e => ids is null || ids.Contains(e.Id)).ToList();
+        var probes = await ProbeLocalAsync(local, null, ct);
+        var suspects = local.Where((e, i) => probes[i].Failure is not null || !probes[i].Intact).ToList();
+        var dropped = new List<string>();
+        if (suspects.Count > 0)
         {
-            var dropped = new List<string>();
-            var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            var local = _index.LocalEndpoints().Where(e => ids is null || ids.Contains(e.Id)).ToList();
-            var probes = await ProbeLocalAsync(local, null, ct);
-            for (var i = 0; i < local.Count; i++)
-                if (SettleLocal(local[i], probes[i], "own-endpoints") == LocalState.Dropped) dropped.Add(local[i].Name);
-            if (dropped.Count > 0) _persist();
-            // Attaches and detaches wait for this check: say so when it is long enough for a caller to notice.
-            var took = System.Diagnostics.Stopwatch.GetElapsedTime(started);
-            if (took > TimeSpan.FromSeconds(1))
-                _log.LogInformation("checked {Count} local endpoints against the kernel in {Ms:F0} ms (attaches waited meanwhile)", local.Count, took.TotalMilliseconds);
-            return dropped;
+            await _lock.WaitAsync(ct);
+            try
+            {
+                var current = suspects.Where(e => e.Netns.Length == 0 ? _index.LocalEndpoints().Any(l => l.Id == e.Id) : FindLocal(e.Netns, e.Network)?.Id == e.Id).ToList();
+                var again = await ProbeLocalAsync(current, null, ct);
+                for (var i = 0; i < current.Count; i++)
+                    if (SettleLocal(current[i], again[i], "own-endpoints") == LocalState.Dropped) dropped.Add(current[i].Name);
+                if (dropped.Count > 0) _persist();
+            }
+            finally { _lock.Release(); }
         }
-        finally { _lock.Release(); }
+        var took = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+        if (took > TimeSpan.FromSeconds(5))
+            _log.LogInformation("checked {Count} local endpoints against the kernel in {Ms:F0} ms", local.Count, took.TotalMilliseconds);
+        return dropped;
     }
 
     /// <summary>Writes this node's endpoints again in the format <see cref="OverlayOptions.EndpointFormat"/> asks for now,
@@ -444,7 +452,7 @@ public sealed class OverlayService
     private static readonly int ProbeParallelism = Math.Clamp(Environment.ProcessorCount * 2, 2, 8);
 
     /// <summary>Reads the kernel state of each endpoint, several at once (reads only: every change is made after,
-    /// in order, by <see cref="SettleLocal"/>). Runs under <see cref="_lock"/>. An endpoint without a local place or
+    /// in order, by <see cref="SettleLocal"/>), so it needs no lock. An endpoint without a local place or
     /// on a network in <paramref name="networkFailures"/> is not probed.</summary>
     private async Task<Probe[]> ProbeLocalAsync(IReadOnlyList<EndpointRecord> local, IReadOnlyDictionary<string, Exception>? networkFailures, CancellationToken ct)
     {
