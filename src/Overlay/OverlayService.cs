@@ -457,17 +457,26 @@ public sealed class OverlayService
     private async Task<Probe[]> ProbeLocalAsync(IReadOnlyList<EndpointRecord> local, IReadOnlyDictionary<string, Exception>? networkFailures, CancellationToken ct)
     {
         var probes = new Probe[local.Count];
+        // The bridge side of every endpoint of a network comes from one dump of its namespace.
+        var links = new Dictionary<string, IReadOnlyDictionary<string, LinkInfo>?>(StringComparer.Ordinal);
+        var linkFailures = new Dictionary<string, Exception>(StringComparer.Ordinal);
+        foreach (var network in local.Select(e => e.Network).Distinct(StringComparer.Ordinal))
+        {
+            if (networkFailures is not null && networkFailures.ContainsKey(network)) continue;
+            try { links[network] = _kernel.NetworkLinks(network); }
+            catch (Exception ex) when (ex is not OperationCanceledException) { linkFailures[network] = ex; }
+        }
         var options = new ParallelOptions { MaxDegreeOfParallelism = ProbeParallelism, CancellationToken = ct };
         await Parallel.ForEachAsync(Enumerable.Range(0, local.Count), options, (i, _) =>
         {
             var ep = local[i];
             if (ep.Netns.Length == 0 || ep.Ifname.Length == 0) return ValueTask.CompletedTask;
-            if (networkFailures is not null && networkFailures.TryGetValue(ep.Network, out var failure))
+            if ((networkFailures is not null && networkFailures.TryGetValue(ep.Network, out var failure)) || linkFailures.TryGetValue(ep.Network, out failure))
             {
                 probes[i] = new Probe(false, failure);
                 return ValueTask.CompletedTask;
             }
-            try { probes[i] = new Probe(_kernel.IsEndpointIntact(ep), null); }
+            try { probes[i] = new Probe(OverlayKernel.IsEndpointIntact(ep, links[ep.Network]), null); }
             catch (Exception ex) when (ex is not OperationCanceledException) { probes[i] = new Probe(false, ex); }
             return ValueTask.CompletedTask;
         });
