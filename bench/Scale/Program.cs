@@ -104,7 +104,7 @@ try
     Console.WriteLine($"  restart: the agent stopped {stopWatch.Elapsed.TotalSeconds:F2} s after SIGTERM (exit {agent.ExitCode})");
     var since = Stopwatch.StartNew();
     agent = StartAgent();
-    var readyTask = Task.Run(() => WaitReady(since, TimeSpan.FromSeconds(120), ct));
+    var readyTask = Task.Run(() => WaitReady(since, resolveLimit, ct));
     var resolved = await Task.Run(() => probe.Run(since, resolveLimit, TimeSpan.FromMilliseconds(100), ct));
     var ready = await readyTask;
     var after = ProcessCost.Of(agent.Id);
