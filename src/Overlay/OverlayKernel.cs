@@ -116,17 +116,29 @@ public sealed class OverlayKernel(OverlayOptions options)
     }
 
     /// <summary>True if both ends of the endpoint's veth exist as attach left them.</summary>
-    public bool IsEndpointIntact(EndpointRecord ep)
+    public bool IsEndpointIntact(EndpointRecord ep) => IsEndpointIntact(ep, NetworkLinks(ep.Network));
+
+    /// <summary>The links of a network's namespace by name, in one dump (null: no such namespace). Checking many
+    /// endpoints against one dump opens the network's namespace once instead of once per endpoint.</summary>
+    public IReadOnlyDictionary<string, LinkInfo>? NetworkLinks(string network)
     {
-        var nsName = _names.NetworkNamespace(ep.Network);
-        if (!NetNs.Exists(nsName) || NetNs.TryOpen(ep.Netns) is not { } container) return false;
+        var nsName = _names.NetworkNamespace(network);
+        if (!NetNs.Exists(nsName)) return null;
+        using var ns = NetNs.Open(nsName);
+        using var nl = Rtnetlink.Open(ns);
+        return nl.GetLinks().ToDictionary(l => l.Name, StringComparer.Ordinal);
+    }
+
+    /// <summary>As <see cref="IsEndpointIntact(EndpointRecord)"/>, against the links <see cref="NetworkLinks"/> read.
+    /// A veth created after that dump reads as missing: a caller that acts on "not intact" checks again.</summary>
+    public static bool IsEndpointIntact(EndpointRecord ep, IReadOnlyDictionary<string, LinkInfo>? networkLinks)
+    {
+        if (networkLinks is null || NetNs.TryOpen(ep.Netns) is not { } container) return false;
         using (container)
         {
-            using var ns = NetNs.Open(nsName);
-            using var nl = Rtnetlink.Open(ns);
             using var ctr = Rtnetlink.Open(container);
-            var host = nl.GetLink(KernelNames.HostVeth(ep.Id));
-            var br = nl.GetLink(KernelNames.Bridge);
+            var host = networkLinks.GetValueOrDefault(KernelNames.HostVeth(ep.Id));
+            var br = networkLinks.GetValueOrDefault(KernelNames.Bridge);
             var inner = ctr.GetLink(ep.Ifname);
             return host is not null && br is not null && host.MasterIndex == br.Index
                 && inner is not null && MacAddress.Format(inner.Mac) == ep.Mac

@@ -320,18 +320,29 @@ public sealed class OverlayService
             var local = _index.LocalEndpoints();
             var unknown = new List<EndpointRecord>();
 
-            foreach (var ep in local)
+            // Each network's namespace is made whole once, not once per endpoint on it; a network that cannot be made
+            // whole leaves its endpoints unchecked (unknown), as before.
+            var networkFailures = new Dictionary<string, Exception>(StringComparer.Ordinal);
+            foreach (var name in local.Select(e => e.Network).Distinct(StringComparer.Ordinal))
             {
-                switch (CheckLocal(ep, networks, "restart"))
+                if (!networks.TryGetValue(name, out var net) || !NetNs.Exists(_kernel.Names.NetworkNamespace(net.Name))) continue;
+                try { _kernel.EnsureNetwork(net); }
+                catch (Exception ex) when (ex is not OperationCanceledException) { networkFailures[name] = ex; }
+            }
+            var probes = await ProbeLocalAsync(local, networkFailures, ct);
+            for (var i = 0; i < local.Count; i++)
+            {
+                switch (SettleLocal(local[i], probes[i], "restart"))
                 {
-                    case LocalState.Intact: adopted.Add(ep.Id); break;
-                    case LocalState.Dropped: dropped.Add(ep.Name); break;
-                    default: unknown.Add(ep); break;
+                    case LocalState.Intact: adopted.Add(local[i].Id); break;
+                    case LocalState.Dropped: dropped.Add(local[i].Name); break;
+                    default: unknown.Add(local[i]); break;
                 }
             }
 
             // An endpoint that could not be checked keeps its links and namespace like an adopted one: unknown is not gone.
-            var live = local.Where(e => adopted.Contains(e.Id)).ToList();
+            var adoptedIds = adopted.ToHashSet(StringComparer.Ordinal);
+            var live = local.Where(e => adoptedIds.Contains(e.Id)).ToList();
             var kept = live.Concat(unknown).ToList();
             foreach (var nsNetwork in _kernel.NetworkNamespaces())
             {
@@ -377,17 +388,31 @@ public sealed class OverlayService
     /// </summary>
     public async Task<IReadOnlyList<string>> DropLostOwnEndpointsAsync(IReadOnlySet<string>? ids, CancellationToken ct)
     {
-        await _lock.WaitAsync(ct);
-        try
+        // The kernel is read without the lock: with hundreds of local endpoints the reads take seconds, and attaches
+        // and detaches must not wait for them. Only the endpoints found gone are looked at again under the lock,
+        // where an attach or detach that ran meanwhile is seen (still ours, same place, still gone) before any drop.
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var local = _index.LocalEndpoints().Where(e => ids is null || ids.Contains(e.Id)).ToList();
+        var probes = await ProbeLocalAsync(local, null, ct);
+        var suspects = local.Where((e, i) => probes[i].Failure is not null || !probes[i].Intact).ToList();
+        var dropped = new List<string>();
+        if (suspects.Count > 0)
         {
-            var networks = Networks().ToDictionary(n => n.Name);
-            var dropped = new List<string>();
-            foreach (var ep in _index.LocalEndpoints().Where(e => ids is null || ids.Contains(e.Id)))
-                if (CheckLocal(ep, networks, "own-endpoints", ensureNetwork: false) == LocalState.Dropped) dropped.Add(ep.Name);
-            if (dropped.Count > 0) _persist();
-            return dropped;
+            await _lock.WaitAsync(ct);
+            try
+            {
+                var current = suspects.Where(e => e.Netns.Length == 0 ? _index.LocalEndpoints().Any(l => l.Id == e.Id) : FindLocal(e.Netns, e.Network)?.Id == e.Id).ToList();
+                var again = await ProbeLocalAsync(current, null, ct);
+                for (var i = 0; i < current.Count; i++)
+                    if (SettleLocal(current[i], again[i], "own-endpoints") == LocalState.Dropped) dropped.Add(current[i].Name);
+                if (dropped.Count > 0) _persist();
+            }
+            finally { _lock.Release(); }
         }
-        finally { _lock.Release(); }
+        var took = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+        if (took > TimeSpan.FromSeconds(5))
+            _log.LogInformation("checked {Count} local endpoints against the kernel in {Ms:F0} ms", local.Count, took.TotalMilliseconds);
+        return dropped;
     }
 
     /// <summary>Writes this node's endpoints again in the format <see cref="OverlayOptions.EndpointFormat"/> asks for now,
@@ -420,9 +445,48 @@ public sealed class OverlayService
 
     private enum LocalState { Intact, Dropped, Unknown }
 
-    /// <summary>One local endpoint against the kernel: intact, or dropped (record deleted, leftovers removed), or
+    /// <summary>What the kernel says about one local endpoint: intact or not, or the error that kept it from saying.</summary>
+    private readonly record struct Probe(bool Intact, Exception? Failure);
+
+    /// <summary>How many endpoints are checked against the kernel at once. Each check opens the sandbox's namespace
+    /// (a thread) and asks rtnetlink; they wait on the kernel more than they compute, so a few per core pay.</summary>
+    private static readonly int ProbeParallelism = Math.Clamp(Environment.ProcessorCount * 2, 2, 8);
+
+    /// <summary>Reads the kernel state of each endpoint, several at once (reads only: every change is made after,
+    /// in order, by <see cref="SettleLocal"/>), so it needs no lock. An endpoint without a local place or
+    /// on a network in <paramref name="networkFailures"/> is not probed.</summary>
+    private async Task<Probe[]> ProbeLocalAsync(IReadOnlyList<EndpointRecord> local, IReadOnlyDictionary<string, Exception>? networkFailures, CancellationToken ct)
+    {
+        var probes = new Probe[local.Count];
+        // The bridge side of every endpoint of a network comes from one dump of its namespace.
+        var links = new Dictionary<string, IReadOnlyDictionary<string, LinkInfo>?>(StringComparer.Ordinal);
+        var linkFailures = new Dictionary<string, Exception>(StringComparer.Ordinal);
+        foreach (var network in local.Select(e => e.Network).Distinct(StringComparer.Ordinal))
+        {
+            if (networkFailures is not null && networkFailures.ContainsKey(network)) continue;
+            try { links[network] = _kernel.NetworkLinks(network); }
+            catch (Exception ex) when (ex is not OperationCanceledException) { linkFailures[network] = ex; }
+        }
+        var options = new ParallelOptions { MaxDegreeOfParallelism = ProbeParallelism, CancellationToken = ct };
+        await Parallel.ForEachAsync(Enumerable.Range(0, local.Count), options, (i, _) =>
+        {
+            var ep = local[i];
+            if (ep.Netns.Length == 0 || ep.Ifname.Length == 0) return ValueTask.CompletedTask;
+            if ((networkFailures is not null && networkFailures.TryGetValue(ep.Network, out var failure)) || linkFailures.TryGetValue(ep.Network, out failure))
+            {
+                probes[i] = new Probe(false, failure);
+                return ValueTask.CompletedTask;
+            }
+            try { probes[i] = new Probe(OverlayKernel.IsEndpointIntact(ep, links[ep.Network]), null); }
+            catch (Exception ex) when (ex is not OperationCanceledException) { probes[i] = new Probe(false, ex); }
+            return ValueTask.CompletedTask;
+        });
+        return probes;
+    }
+
+    /// <summary>One local endpoint after its probe: intact, or dropped (record deleted, leftovers removed), or
     /// unknown when the check itself failed. Runs under <see cref="_lock"/>.</summary>
-    private LocalState CheckLocal(EndpointRecord ep, Dictionary<string, NetworkSpec> networks, string check, bool ensureNetwork = true)
+    private LocalState SettleLocal(EndpointRecord ep, Probe probe, string check)
     {
         try
         {
@@ -435,22 +499,23 @@ public sealed class OverlayService
                 _places.Remove(ep.Id);
                 return LocalState.Dropped;
             }
-            if (ensureNetwork && networks.TryGetValue(ep.Network, out var net) && NetNs.Exists(_kernel.Names.NetworkNamespace(net.Name)))
-                _kernel.EnsureNetwork(net);
-            if (_kernel.IsEndpointIntact(ep)) return LocalState.Intact;
+            if (probe.Failure is { } failure) return Unchecked(ep, failure, check);
+            if (probe.Intact) return LocalState.Intact;
             _log.LogWarning("endpoint {Endpoint} in {Netns} on {Network} is gone from the kernel; removing its record", ep.Name, ep.Netns, ep.Network);
             _kernel.RemoveEndpoint(ep);
             _catalog.Delete(Tables.Endpoints, ep.Id);
             _places.Remove(ep.Id);
             return LocalState.Dropped;
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            _log.LogError("endpoint {Endpoint} in {Netns} on {Network} cannot be checked, skipped: {Reason}",
-                ep.Name, ep.Netns, ep.Network, $"{ex.GetType().Name}: {ex.Message}");
-            EndpointCheckFailed?.Invoke(check, ep, ex);
-            return LocalState.Unknown;
-        }
+        catch (Exception ex) when (ex is not OperationCanceledException) { return Unchecked(ep, ex, check); }
+    }
+
+    private LocalState Unchecked(EndpointRecord ep, Exception ex, string check)
+    {
+        _log.LogError("endpoint {Endpoint} in {Netns} on {Network} cannot be checked, skipped: {Reason}",
+            ep.Name, ep.Netns, ep.Network, $"{ex.GetType().Name}: {ex.Message}");
+        EndpointCheckFailed?.Invoke(check, ep, ex);
+        return LocalState.Unknown;
     }
 
     private EndpointRecord? FindLocal(string netnsPath, string network) => _index.LocalEndpoint(netnsPath, network);

@@ -36,6 +36,8 @@ internal sealed class SandboxDns : IDisposable
     private readonly ILogger _log;
     private readonly object _gate = new();
     private readonly Dictionary<string, Attached> _sandboxes = new(StringComparer.Ordinal);
+    // Keys being set up outside the lock: a second attach of the same key meanwhile fails instead of racing the first.
+    private readonly HashSet<string> _pending = new(StringComparer.Ordinal);
 
     public SandboxDns(Func<string, Socket, Socket, IEnumerable<string>, SandboxListener> listen, ResolverOptions options, IReadOnlyList<string> search, DnsMetrics metrics, ILogger log)
     {
@@ -89,56 +91,76 @@ internal sealed class SandboxDns : IDisposable
                 }
                 DetachLocked(key);
             }
-
-            Socket udp, tcp;
-            try
-            {
-                using (var rtnl = Rtnetlink.Open(sandbox)) rtnl.SetLink("lo", up: true); // 127.0.0.11 needs lo up
-                (udp, tcp) = sandbox.Run(() =>
-                {
-                    var u = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-                    var t = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                    try
-                    {
-                        u.Bind(new IPEndPoint(ResolverAddress, 0));
-                        t.Bind(new IPEndPoint(ResolverAddress, 0));
-                        t.Listen(128);
-                        return (u, t);
-                    }
-                    catch
-                    {
-                        u.Dispose();
-                        t.Dispose();
-                        throw;
-                    }
-                });
-            }
-            catch (Exception e) when (e is SocketException or NamespaceException or NetlinkException)
-            {
-                throw new SandboxDnsException($"DNS for sandbox {key} ({sandbox}): cannot open listeners on 127.0.0.11: {e.Message}", e);
-            }
-
-            string? resolvConf = null;
-            try
-            {
-                Apply(sandbox, key, ((IPEndPoint)udp.LocalEndPoint!).Port, ((IPEndPoint)tcp.LocalEndPoint!).Port);
-                if (netnsName is not null) resolvConf = WriteResolvConf(netnsName);
-            }
-            catch
-            {
-                udp.Dispose();
-                tcp.Dispose();
-                RemoveKernelState(sandbox.Path, sandbox.Id, netnsName, key);
-                throw;
-            }
-            var listener = _listen(key, udp, tcp, networks);
-            var info = new SandboxAttachment(key, listener.UdpEndPoint, listener.TcpEndPoint, resolvConf);
-            _sandboxes[key] = new Attached(sandbox.Path, sandbox.Id, netnsName, listener, info);
-            _metrics.Sandboxes(_sandboxes.Count);
-            _log.LogInformation("DNS attached to sandbox {Sandbox} ({Netns}) on udp {Udp} tcp {Tcp} for networks {Networks}",
-                key, sandbox.ToString(), listener.UdpEndPoint.Port, listener.TcpEndPoint.Port, string.Join(",", networks));
-            return info;
+            // The kernel work below (sockets in the namespace, the nft commit, resolv.conf) runs outside the lock, so
+            // that sandboxes restored in parallel after a restart do not queue behind each other's nft commits.
+            if (!_pending.Add(key)) throw new SandboxDnsException($"DNS for sandbox {key}: another attach of it is in progress");
         }
+        try
+        {
+            var attached = AttachNew(sandbox, key, netnsName, networks);
+            lock (_gate)
+            {
+                _sandboxes[key] = attached;
+                _metrics.Sandboxes(_sandboxes.Count);
+            }
+            _log.LogInformation("DNS attached to sandbox {Sandbox} ({Netns}) on udp {Udp} tcp {Tcp} for networks {Networks}",
+                key, sandbox.ToString(), attached.Info.Udp.Port, attached.Info.Tcp.Port, string.Join(",", networks));
+            return attached.Info;
+        }
+        finally
+        {
+            lock (_gate) _pending.Remove(key);
+        }
+    }
+
+    /// <summary>Listeners, redirect and resolv.conf for a sandbox not attached yet; nothing is left behind if a step fails.</summary>
+    private Attached AttachNew(NetNs sandbox, string key, string? netnsName, IReadOnlyCollection<string> networks)
+    {
+        Socket udp, tcp;
+        try
+        {
+            using (var rtnl = Rtnetlink.Open(sandbox)) rtnl.SetLink("lo", up: true); // 127.0.0.11 needs lo up
+            (udp, tcp) = sandbox.Run(() =>
+            {
+                var u = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+                var t = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                try
+                {
+                    u.Bind(new IPEndPoint(ResolverAddress, 0));
+                    t.Bind(new IPEndPoint(ResolverAddress, 0));
+                    t.Listen(128);
+                    // Thousands of these live as long as their sandboxes: keep them out of libnftables' select() range.
+                    return (DescriptorPlacement.MoveAboveSelectRange(u), DescriptorPlacement.MoveAboveSelectRange(t));
+                }
+                catch
+                {
+                    u.Dispose();
+                    t.Dispose();
+                    throw;
+                }
+            });
+        }
+        catch (Exception e) when (e is SocketException or NamespaceException or NetlinkException)
+        {
+            throw new SandboxDnsException($"DNS for sandbox {key} ({sandbox}): cannot open listeners on 127.0.0.11: {e.Message}", e);
+        }
+
+        string? resolvConf = null;
+        try
+        {
+            Apply(sandbox, key, ((IPEndPoint)udp.LocalEndPoint!).Port, ((IPEndPoint)tcp.LocalEndPoint!).Port);
+            if (netnsName is not null) resolvConf = WriteResolvConf(netnsName);
+        }
+        catch
+        {
+            udp.Dispose();
+            tcp.Dispose();
+            RemoveKernelState(sandbox.Path, sandbox.Id, netnsName, key);
+            throw;
+        }
+        var listener = _listen(key, udp, tcp, networks);
+        var info = new SandboxAttachment(key, listener.UdpEndPoint, listener.TcpEndPoint, resolvConf);
+        return new Attached(sandbox.Path, sandbox.Id, netnsName, listener, info);
     }
 
     public bool UpdateNetworks(string key, IReadOnlyCollection<string> networks)
