@@ -18,6 +18,8 @@ namespace Discovery.Resolver.Serving;
 /// result). The thread takes one batch (at most <see cref="UdpBatch.Size"/> datagrams, or <see cref="AcceptsPerTurn"/>
 /// connections), then re-arms the socket; if more is waiting it goes to the back of epoll's ready list, behind every
 /// other ready sandbox. That is the fairness rule: a flooding sandbox gets one batch per turn like everyone else.
+/// (When a full batch came from a socket and no other socket is ready, the thread serves it again before re-arming:
+/// the same rule, without the re-arm and the wait when nobody else is waiting.)
 /// </para>
 /// <para>
 /// TCP: the listening sockets are in the set and accepted here (nonblocking accept4); each connection is then served
@@ -188,25 +190,43 @@ internal sealed class ServingPool : IDisposable
                 LogFailure(null, "DNS serving thread: epoll_wait failed with errno {Errno}", -n);
                 continue;
             }
-            for (int i = 0; i < n; i++)
+            int i = 0;
+            while (i < n)
             {
                 ulong token = ctx.Events.Token(i);
+                bool last = ++i == n;
                 if (token == EpollSet.WakeToken) continue;
                 var socket = Lookup(token);
-                if (socket is not null) Turn(socket, ctx);
+                if (socket is null || !Turn(socket, ctx, mayKeep: last)) continue;
+                // The last socket of the list filled a whole batch and is still ours (not re-armed). If no other socket
+                // is ready it gets another batch at once, which saves the re-arm and the wait; otherwise it is re-armed
+                // behind them and the thread serves those first.
+                int more = _epoll.Wait(ctx.Events, 0);
+                if (more == 0)
+                {
+                    i = n - 1; // the buffer is untouched when nothing is ready: the same token again
+                    continue;
+                }
+                Rearm(socket);
+                n = Math.Max(0, more);
+                i = 0;
             }
         }
     }
 
-    /// <summary>One batch on one socket, then re-arm it.</summary>
-    private void Turn(ServedSocket socket, ThreadContext ctx)
+    /// <summary>
+    /// One batch on one socket, then re-arm it. With <paramref name="mayKeep"/>, a UDP batch that came back full is
+    /// not re-armed and true is returned: the caller decides (and must call <see cref="Rearm"/> or serve it again).
+    /// </summary>
+    private bool Turn(ServedSocket socket, ThreadContext ctx, bool mayKeep)
     {
         lock (socket.Gate)
         {
-            if (socket.Removed) return;
+            if (socket.Removed) return false;
+            bool full = false;
             try
             {
-                if (socket.SocketKind == ServedSocket.Kind.Udp) ServeUdp(socket, ctx);
+                if (socket.SocketKind == ServedSocket.Kind.Udp) full = ServeUdp(socket, ctx) == UdpBatch.Size;
                 else AcceptTcp(socket);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
@@ -215,16 +235,32 @@ internal sealed class ServingPool : IDisposable
                 _engine.Metrics.Dropped("internal_error");
                 LogFailure(e, "DNS batch on {Sandbox} failed", socket.Owner.Key);
             }
-            int err = _epoll.Modify(socket.Fd, Armed, socket.Token);
-            if (err != 0)
-            {
-                _engine.Metrics.Dropped("rearm_error");
-                LogFailure(null, "DNS: re-arming the socket of {Sandbox} failed with errno {Errno}; it is no longer served", socket.Owner.Key, err);
-            }
+            if (full && mayKeep) return true;
+            RearmLocked(socket);
+            return false;
         }
     }
 
-    private void ServeUdp(ServedSocket socket, ThreadContext ctx)
+    private void Rearm(ServedSocket socket)
+    {
+        lock (socket.Gate)
+        {
+            if (!socket.Removed) RearmLocked(socket);
+        }
+    }
+
+    private void RearmLocked(ServedSocket socket)
+    {
+        int err = _epoll.Modify(socket.Fd, Armed, socket.Token);
+        if (err != 0)
+        {
+            _engine.Metrics.Dropped("rearm_error");
+            LogFailure(null, "DNS: re-arming the socket of {Sandbox} failed with errno {Errno}; it is no longer served", socket.Owner.Key, err);
+        }
+    }
+
+    /// <summary>One recvmmsg batch and its answers; returns how many datagrams it took.</summary>
+    private int ServeUdp(ServedSocket socket, ThreadContext ctx)
     {
         var batch = ctx.Batch;
         int n = batch.Receive(socket.Fd);
@@ -235,7 +271,7 @@ internal sealed class ServingPool : IDisposable
                 _engine.Metrics.Dropped("receive_error");
                 _log.LogDebug("DNS receive on {Sandbox}: errno {Errno}", socket.Owner.Key, -n);
             }
-            return;
+            return 0;
         }
         var owner = socket.Owner;
         owner.CountReceived(n);
@@ -268,6 +304,7 @@ internal sealed class ServingPool : IDisposable
             int failed = batch.Send(socket.Fd, answers);
             for (int f = 0; f < failed; f++) _engine.Metrics.Dropped("send_error");
         }
+        return n;
     }
 
     private void AcceptTcp(ServedSocket socket)
