@@ -6,8 +6,11 @@ using Discovery.Bench.Dns;
 
 // bench/Dns: our resolver against knotd (local names) and unbound (cached forwarded names), one run, same machine.
 // Usage: dotnet run -c Release --project bench/Dns -- [--seconds 15] [--names 5000] [--rate 20000]
-//        (internal) serve --port P --names N [--upstream 127.0.0.1:Q]
+//        sandboxes [--count 1000] [--seconds 10] [--rate 20000]   (one resolver serving 1,000 sandboxes; see Sandboxes.cs)
+//        (internal) serve --port P --names N [--upstream 127.0.0.1:Q] | serve-many --count N
 if (args.Length > 0 && args[0] == "serve") return Server.Run(args[1..]);
+if (args.Length > 0 && args[0] == "serve-many") return Sandboxes.Serve(args[1..]);
+if (args.Length > 0 && args[0] == "sandboxes") return Sandboxes.Run(args[1..]);
 
 var opts = BenchOptions.Parse(args);
 using var run = new BenchRun(opts);

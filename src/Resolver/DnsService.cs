@@ -14,7 +14,7 @@ namespace Discovery.Resolver;
 
 /// <summary>
 /// The embedded resolver of one agent: name tables kept current from the catalog, the local answerer, the cache,
-/// the forwarder, and a listener per attached sandbox. The Daemon creates one and calls <see cref="Attach"/>,
+/// the forwarder, and the sockets of every attached sandbox served by one fixed pool of threads. The Daemon creates one and calls <see cref="Attach"/>,
 /// <see cref="UpdateNetworks"/> and <see cref="Detach"/> from its attach path.
 /// </summary>
 public sealed class DnsService : IDisposable
@@ -28,6 +28,7 @@ public sealed class DnsService : IDisposable
     private readonly QueryEngine _engine;
     internal QueryEngine Engine => _engine;
     private readonly SandboxDns _sandboxes;
+    private readonly ServingPool _pool;
     private readonly ILogger _log;
     private readonly Random _seeds;
     private readonly List<SandboxListener> _hostListeners = [];
@@ -56,6 +57,7 @@ public sealed class DnsService : IDisposable
         _cache = new ResponseCache(options, time, Metrics);
         _forwarder = new Forwarder(options, upstreams, answerer, _cache, Metrics, _log, time);
         _engine = new QueryEngine(options, () => Volatile.Read(ref _updater).Current, answerer, _cache, _forwarder, Metrics);
+        _pool = new ServingPool(_engine, options, _log, NextSeed);
         _sandboxes = new SandboxDns(NewListener, options, HostSearchDomains, Metrics, _log);
         _log.LogInformation("DNS resolver ready: cluster domain {Domain}, TTL {Ttl}, upstreams {Upstreams}",
             options.ClusterDomain, options.Ttl, string.Join(", ", upstreams.Select(u => u.ToString())));
@@ -115,6 +117,12 @@ public sealed class DnsService : IDisposable
 
     /// <summary>The local names now.</summary>
     public NameTable Names => Volatile.Read(ref _updater).Current;
+
+    /// <summary>Threads serving every sandbox's DNS sockets (<see cref="ResolverOptions.ServeThreads"/>); independent of the sandbox count.</summary>
+    public int ServingThreads => _pool.Threads;
+
+    /// <summary>Sockets the serving threads watch now: two per sandbox or host listener.</summary>
+    internal ServingPool Pool => _pool;
 
     /// <summary>Forwarded answers held in the cache.</summary>
     public int CachedAnswers => _cache.Count;
@@ -200,10 +208,11 @@ public sealed class DnsService : IDisposable
     }
 
     private SandboxListener NewListener(string key, Socket udp, Socket tcp, IEnumerable<string> networks)
+        => new(key, udp, tcp, new SandboxView(networks), _pool, _engine, Options, _log);
+
+    private ulong NextSeed()
     {
-        ulong seed;
-        lock (_seeds) seed = (ulong)_seeds.NextInt64() | 1;
-        return new SandboxListener(key, udp, tcp, new SandboxView(networks), _engine, Options, _log, seed);
+        lock (_seeds) return (ulong)_seeds.NextInt64() | 1;
     }
 
     public void Dispose()
@@ -214,6 +223,7 @@ public sealed class DnsService : IDisposable
             foreach (var l in _hostListeners) l.Dispose();
             _hostListeners.Clear();
         }
+        _pool.Dispose();
         _forwarder.Dispose();
         _updater.Dispose();
         if (_ownsMetrics) Metrics.Dispose();

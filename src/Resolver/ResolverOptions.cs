@@ -53,6 +53,10 @@ public sealed record ResolverOptions
     /// <summary>Most concurrent TCP connections per sandbox listener.</summary>
     public int MaxTcpConnections { get; init; } = 64;
 
+    /// <summary>Threads that serve the DNS sockets of every sandbox (one epoll set); 0 or less means one per core.
+    /// The count does not grow with the number of sandboxes.</summary>
+    public int ServeThreads { get; init; } = Environment.ProcessorCount;
+
     /// <summary>Largest UDP answer we send, whatever size a client offers.</summary>
     public int MaxUdpPayload { get; init; } = 4096;
 

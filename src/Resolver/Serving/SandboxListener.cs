@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Discovery.Resolver.Forwarding;
@@ -10,9 +9,10 @@ using Microsoft.Extensions.Logging;
 namespace Discovery.Resolver.Serving;
 
 /// <summary>
-/// The resolver's sockets for one sandbox: a UDP socket served by one dedicated synchronous receive thread,
-/// and a TCP listener whose connections are closed after an idle timeout. The sockets may have been opened in
-/// another network namespace; they keep it, whichever thread uses them.
+/// The resolver's sockets for one sandbox: a UDP socket and a TCP listener, served by the shared
+/// <see cref="ServingPool"/> threads (no thread of its own), and the TCP connections it accepted, which are closed after
+/// an idle timeout. The sockets may have been opened in another network namespace; they keep it, whichever thread
+/// uses them.
 /// </summary>
 public sealed class SandboxListener : IDisposable
 {
@@ -21,26 +21,41 @@ public sealed class SandboxListener : IDisposable
     private readonly QueryEngine _engine;
     private readonly ResolverOptions _options;
     private readonly ILogger _log;
-    private readonly Thread _udpThread;
-    private readonly Task _acceptLoop;
+    private readonly ServingPool _pool;
+    private readonly ServedSocket _servedUdp;
+    private readonly ServedSocket _servedTcp;
     private readonly CancellationTokenSource _stop = new();
     private int _tcpConnections;
+    private long _received;
     private volatile bool _disposed;
 
-    internal SandboxListener(string key, Socket udp, Socket tcp, SandboxView view, QueryEngine engine, ResolverOptions options, ILogger log, ulong seed)
+    internal SandboxListener(string key, Socket udp, Socket tcp, SandboxView view, ServingPool pool, QueryEngine engine, ResolverOptions options, ILogger log)
     {
         Key = key;
         _udp = udp;
         _tcp = tcp;
         View = view;
+        _pool = pool;
         _engine = engine;
         _options = options;
         _log = log;
         UdpEndPoint = (IPEndPoint)udp.LocalEndPoint!;
         TcpEndPoint = (IPEndPoint)tcp.LocalEndPoint!;
-        _udpThread = new Thread(() => ReceiveLoop(seed), 256 * 1024) { IsBackground = true, Name = "dns-udp " + key };
-        _udpThread.Start();
-        _acceptLoop = Task.Run(AcceptLoopAsync);
+        // accept4 on a blocking listener would wait for the next client while holding a serving thread.
+        tcp.Blocking = false;
+        _servedUdp = new ServedSocket(ServedSocket.Kind.Udp, udp, this);
+        _servedTcp = new ServedSocket(ServedSocket.Kind.TcpListener, tcp, this);
+        try
+        {
+            pool.Add(_servedUdp);
+            pool.Add(_servedTcp);
+        }
+        catch
+        {
+            pool.Remove(_servedUdp);
+            pool.Remove(_servedTcp);
+            throw;
+        }
     }
 
     public string Key { get; }
@@ -48,92 +63,27 @@ public sealed class SandboxListener : IDisposable
     public IPEndPoint UdpEndPoint { get; }
     public IPEndPoint TcpEndPoint { get; }
 
-    private void ReceiveLoop(ulong seed)
-    {
-        var state = new QueryEngine.UdpState(seed);
-        // One SocketAddress per batch slot: the forwarder keeps a copy of the client's address when it takes a query.
-        var senders = Enumerable.Range(0, UdpBatch.Size).Select(_ => new SocketAddress(AddressFamily.InterNetworkV6)).ToArray();
-        using var batch = new UdpBatch(rxSize: 4096, txSize: Math.Clamp(_options.MaxUdpPayload, DnsHeader.ClassicUdpSize, DnsHeader.MaxMessageSize));
-        var handle = _udp.SafeHandle;
-        bool added = false;
-        handle.DangerousAddRef(ref added); // the fd must stay open while recvmmsg may use it; Dispose wakes us with shutdown()
-        try
-        {
-            int fd = (int)handle.DangerousGetHandle();
-            while (!_disposed)
-            {
-                int n = batch.Receive(fd);
-                if (_disposed) break;
-                if (n < 0)
-                {
-                    _engine.Metrics.Dropped("receive_error");
-                    _log.LogDebug("DNS receive on {Sandbox}: errno {Errno}", Key, -n);
-                    continue;
-                }
-                int answers = 0;
-                for (int i = 0; i < n; i++)
-                {
-                    long start = Stopwatch.GetTimestamp();
-                    if (batch.Truncated(i)) { _engine.Metrics.Dropped("oversized"); continue; }
-                    var sender = senders[i];
-                    var raw = batch.Sender(i);
-                    if (raw.Length > sender.Buffer.Length) { _engine.Metrics.Dropped("bad_sender"); continue; }
-                    raw.CopyTo(sender.Buffer.Span);
-                    sender.Size = raw.Length;
-                    int length;
-                    try
-                    {
-                        length = _engine.HandleUdp(batch.Packet(i), batch.Answer(answers), _udp, sender, View, state, start);
-                    }
-                    catch (Exception e) when (e is not OutOfMemoryException)
-                    {
-                        // A bug must cost one answer, never the sandbox's resolver.
-                        _engine.Metrics.Dropped("internal_error");
-                        _log.LogError(e, "DNS query on {Sandbox} failed", Key);
-                        continue;
-                    }
-                    if (length > 0) batch.SetAnswer(answers++, i, length);
-                }
-                if (answers > 0)
-                {
-                    int failed = batch.Send(fd, answers);
-                    for (int f = 0; f < failed; f++) _engine.Metrics.Dropped("send_error");
-                }
-            }
-        }
-        finally
-        {
-            if (added) handle.DangerousRelease();
-        }
-    }
+    /// <summary>UDP datagrams taken from this sandbox's socket.</summary>
+    public long ReceivedDatagrams => Volatile.Read(ref _received);
 
-    private async Task AcceptLoopAsync()
+    /// <summary>TCP connections open now.</summary>
+    public int TcpConnections => Volatile.Read(ref _tcpConnections);
+
+    /// <summary>Called by the one serving thread that holds the UDP socket's turn.</summary>
+    internal void CountReceived(int n) => Volatile.Write(ref _received, _received + n);
+
+    /// <summary>A connection the pool accepted: served asynchronously within the per-sandbox cap, or closed.</summary>
+    internal void Adopt(Socket conn)
     {
-        while (!_stop.IsCancellationRequested)
+        if (_disposed || Interlocked.Increment(ref _tcpConnections) > _options.MaxTcpConnections)
         {
-            Socket conn;
-            try
-            {
-                conn = await _tcp.AcceptAsync(_stop.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) { break; }
-            catch (ObjectDisposedException) { break; }
-            catch (SocketException e) when (!_disposed)
-            {
-                _engine.Metrics.Dropped("tcp_accept_error");
-                _log.LogDebug("DNS TCP accept on {Sandbox}: {Error}", Key, e.SocketErrorCode);
-                continue;
-            }
-            catch (SocketException) { break; }
-            if (Interlocked.Increment(ref _tcpConnections) > _options.MaxTcpConnections)
-            {
-                Interlocked.Decrement(ref _tcpConnections);
-                _engine.Metrics.Dropped("tcp_connection_limit");
-                conn.Dispose();
-                continue;
-            }
-            _ = ServeConnectionAsync(conn);
+            if (!_disposed) Interlocked.Decrement(ref _tcpConnections);
+            _engine.Metrics.Dropped("tcp_connection_limit");
+            conn.Dispose();
+            return;
         }
+        // Off the serving thread: a query that is already waiting would otherwise be answered (maybe forwarded) here.
+        _ = Task.Run(() => ServeConnectionAsync(conn));
     }
 
     private async Task ServeConnectionAsync(Socket conn)
@@ -200,19 +150,12 @@ public sealed class SandboxListener : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        // Out of the epoll set first: once Remove returns no serving thread is inside a batch on these sockets.
+        _pool.Remove(_servedUdp);
+        _pool.Remove(_servedTcp);
         _stop.Cancel();
-        // shutdown() wakes the thread blocked in recvfrom; close alone does not on Linux.
-        try
-        {
-            _udp.Shutdown(SocketShutdown.Both);
-        }
-        catch (SocketException e)
-        {
-            _log.LogDebug("DNS UDP shutdown on {Sandbox}: {Error}", Key, e.SocketErrorCode);
-        }
         _udp.Dispose();
         _tcp.Dispose();
-        if (!_udpThread.Join(TimeSpan.FromSeconds(2))) _log.LogWarning("DNS receive thread of {Sandbox} did not stop", Key);
         _stop.Dispose();
     }
 }

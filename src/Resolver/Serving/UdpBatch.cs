@@ -5,7 +5,9 @@ namespace Discovery.Resolver.Serving;
 /// <summary>
 /// recvmmsg/sendmmsg over one UDP socket: one system call receives every query waiting (up to <see cref="Size"/>)
 /// and one sends every answer. Under load that halves the per-query kernel entries, which is most of the cost of
-/// a local answer (the answer itself is about a microsecond of user time). Buffers live in native memory.
+/// a local answer (the answer itself is about a microsecond of user time). Buffers live in native memory, one set per
+/// serving thread (not per socket). Both calls never block: the socket is known ready (epoll), and a full send
+/// buffer drops the answer (counted) rather than stall every other sandbox the thread serves.
 /// </summary>
 internal sealed unsafe partial class UdpBatch : IDisposable
 {
@@ -42,7 +44,7 @@ internal sealed unsafe partial class UdpBatch : IDisposable
     private static partial int sendmmsg(int fd, MMsgHdr* vec, uint vlen, int flags);
 
     private const int MSG_TRUNC = 0x20;
-    private const int MSG_WAITFORONE = 0x10000;
+    private const int MSG_DONTWAIT = 0x40;
     private const int EINTR = 4;
     private const int NameSize = 128;          // sizeof(struct sockaddr_storage)
 
@@ -78,7 +80,7 @@ internal sealed unsafe partial class UdpBatch : IDisposable
         _txData = p;
     }
 
-    /// <summary>Blocks until at least one datagram arrives; returns how many, or -errno.</summary>
+    /// <summary>Takes up to <see cref="Size"/> waiting datagrams without blocking; returns how many, or -errno (-EAGAIN: none).</summary>
     public int Receive(int fd)
     {
         for (int i = 0; i < Size; i++)
@@ -90,7 +92,7 @@ internal sealed unsafe partial class UdpBatch : IDisposable
         }
         while (true)
         {
-            int n = recvmmsg(fd, _rx, Size, MSG_WAITFORONE, null);
+            int n = recvmmsg(fd, _rx, Size, MSG_DONTWAIT, null);
             if (n >= 0) return n;
             int errno = Marshal.GetLastPInvokeError();
             if (errno != EINTR) return -errno;
@@ -121,10 +123,10 @@ internal sealed unsafe partial class UdpBatch : IDisposable
         int sent = 0, failed = 0;
         while (sent + failed < count)
         {
-            int n = sendmmsg(fd, _tx + sent + failed, (uint)(count - sent - failed), 0);
+            int n = sendmmsg(fd, _tx + sent + failed, (uint)(count - sent - failed), MSG_DONTWAIT);
             if (n > 0) { sent += n; continue; }
             if (n < 0 && Marshal.GetLastPInvokeError() == EINTR) continue;
-            failed++; // the first unsent answer failed (for example ENOBUFS); skip it and go on
+            failed++; // the first unsent answer failed (EAGAIN: send buffer full, ENOBUFS...); skip it and go on
         }
         return failed;
     }
