@@ -5,7 +5,6 @@ using System.Net;
 using System.Net.Sockets;
 using Discovery.Model;
 using Discovery.Resolver;
-using Prometheus;
 
 namespace Discovery.Bench.Dns;
 
@@ -179,7 +178,7 @@ internal static class Sandboxes
             catalog.Put(Tables.Endpoints, ep.Id, RecordCodec.Encode(ep));
         }
         var options = new ResolverOptions { Upstreams = [], HostResolvConf = "/nonexistent" };
-        using var dns = new DnsService(catalog, options, metrics: new DnsMetrics(Metrics.WithCustomRegistry(Metrics.NewCustomRegistry())));
+        using var dns = new DnsService(catalog, options, metrics: new DnsMetrics());
         dns.WaitForCatalogVersionAsync(catalog.Version).GetAwaiter().GetResult();
         GC.Collect();
         Console.WriteLine("base");

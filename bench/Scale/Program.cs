@@ -12,7 +12,7 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using Discovery.Bench.Scale;
 using Discovery.Daemon.Api;
-using Discovery.Daemon.Cli;
+using Discovery.Api;
 using Discovery.Overlay;
 using Discovery.Platform;
 
@@ -48,12 +48,12 @@ try
     using var api = new ApiClient(sock);
     // A /20 holds 4,094 addresses: room for 1,000 sandboxes in /26 blocks (16 of them) with plenty to spare.
     var subnet = sandboxes <= 4000 ? "198.19.0.0/20" : "198.19.0.0/16";
-    await api.Post<NetworkView>("/v1/networks", new CreateNetworkRequest("scale", subnet));
+    api.Post<NetworkView>("/v1/networks", new CreateNetworkRequest("scale", subnet));
     // Warm-up, undone: JIT of the attach path and the first block claim, so step 1 measures what every later step does.
     var warm = Ns("warm");
     NetNs.Create(warm).Dispose();
-    await api.Post<EndpointView>("/v1/attach", new AttachRequest(warm, "scale", "warm"));
-    await api.Post<EndpointView>("/v1/detach", new DetachRequest(warm, "scale"));
+    api.Post<EndpointView>("/v1/attach", new AttachRequest(warm, "scale", "warm"));
+    api.Post<EndpointView>("/v1/detach", new DetachRequest(warm, "scale"));
     NetNs.Delete(warm);
     await Task.Delay(500, ct); // let the runtime settle its thread pool after start-up before the anchor is read
     var zero = ProcessCost.Of(agent.Id);
@@ -77,8 +77,8 @@ try
             var name = $"s{i:D4}";
             var sw = Stopwatch.StartNew();
             EndpointView ep;
-            try { ep = await api.Post<EndpointView>("/v1/attach", new AttachRequest(ns, "scale", name)); }
-            catch (CliException ex)
+            try { ep = api.Post<EndpointView>("/v1/attach", new AttachRequest(ns, "scale", name)); }
+            catch (ApiException ex)
             {
                 var state = agent.HasExited ? $"the agent exited with {agent.ExitCode}" : $"the agent is running ({ProcessCost.Of(agent.Id)}; threads: {ProcessCost.ThreadCensus(agent.Id)})";
                 throw new InvalidOperationException($"attach {i + 1} failed after {sw.Elapsed.TotalSeconds:F1} s: {ex.Message}; {state}");
@@ -192,8 +192,8 @@ async Task WaitApi(TimeSpan limit)
     var sw = Stopwatch.StartNew();
     while (true)
     {
-        try { await probe.Get<InfoView>("/v1/info"); return; }
-        catch (CliException) when (sw.Elapsed < limit && agent is { HasExited: false }) { await Task.Delay(50, ct); }
+        try { probe.Get<InfoView>("/v1/info"); return; }
+        catch (ApiException) when (sw.Elapsed < limit && agent is { HasExited: false }) { await Task.Delay(50, ct); }
     }
 }
 

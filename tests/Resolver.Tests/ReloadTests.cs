@@ -4,7 +4,6 @@ using ARSoft.Tools.Net.Dns;
 using Discovery.Model;
 using Discovery.Resolver;
 using Discovery.Testing;
-using Prometheus;
 using Xunit;
 using RecordType = ARSoft.Tools.Net.Dns.RecordType;
 
@@ -24,7 +23,7 @@ public sealed class ReloadTests : IDisposable
     private (DnsService Dns, IPEndPoint Server, ResolverOptions Options) Start(ResolverOptions options)
     {
         options = options with { HostResolvConf = "/nonexistent" };
-        var dns = new DnsService(_catalog, options, metrics: new DnsMetrics(Metrics.WithCustomRegistry(Metrics.NewCustomRegistry())));
+        var dns = new DnsService(_catalog, options, metrics: new DnsMetrics(new TestMeterFactory()));
         _owned.Add(dns);
         return (dns, dns.Listen(new IPEndPoint(IPAddress.Loopback, 0), ["n1"]).UdpEndPoint, options);
     }

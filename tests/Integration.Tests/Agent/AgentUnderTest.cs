@@ -92,9 +92,6 @@ public sealed class AgentUnderTest : IDisposable
         return (p.ExitCode, output.Result, error.Result);
     }
 
-    /// <summary>The agent's process id (for signals).</summary>
-    public int Pid => _agent?.Id ?? throw new InvalidOperationException("the agent is not running");
-
     /// <summary>The agent's exit code once it has exited by itself (bounded wait), or null if it is still running.</summary>
     public int? WaitForExit(TimeSpan timeout) => _agent is not null && _agent.WaitForExit(timeout) ? _agent.ExitCode : null;
 

@@ -110,7 +110,7 @@ public sealed class HostTests : IDisposable
         Assert.Equal("", Dig(c1, "+short", "www.example.test"));
 
         File.WriteAllText(config, """{ "dnsUpstreams": "127.0.0.1:5353", "dnsTtlSeconds": 42, "logLevel": "Debug", "clusterDomain": "other.internal." }""");
-        Sh.Run("kill", "-HUP", _a.Pid.ToString());
+        Sh.Run("kill", "-HUP", (_a.Pid ?? throw new InvalidOperationException("the agent is not running")).ToString());
         await Eventually.Until(() => File.ReadAllText(_a.LogPath).Contains(
                 "reloaded: logLevel Information -> Debug, dnsTtl 5s -> 42s, dnsUpstreams [127.0.0.1:9] -> [127.0.0.1:5353]"),
             TimeSpan.FromSeconds(5), "the reload's log line");
@@ -120,7 +120,7 @@ public sealed class HostTests : IDisposable
 
         // A bad value is rejected whole: the agent keeps what it runs with, and says why.
         File.WriteAllText(config, """{ "dnsUpstreams": "127.0.0.1:9", "dnsTtlSeconds": -1 }""");
-        Sh.Run("kill", "-HUP", _a.Pid.ToString());
+        Sh.Run("kill", "-HUP", (_a.Pid ?? throw new InvalidOperationException("the agent is not running")).ToString());
         await Eventually.Until(() => File.ReadAllText(_a.LogPath).Contains("reload rejected, nothing changed: DNS TTL -1s is out of range 0..86400"),
             TimeSpan.FromSeconds(5), "the rejected reload's log line");
         Assert.Matches($@"^c1\.\s+42\s+IN\s+A\s+{ip1}$", Dig(c1, "+noall", "+answer", "c1"));

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using Discovery.Daemon.Api;
-using Discovery.Daemon.Cli;
+using Discovery.Api;
 using Discovery.Overlay;
 using Discovery.Platform;
 using Discovery.Testing;
@@ -34,7 +34,7 @@ public sealed class ThreeHundredSandboxes : IDisposable
                 // Named with the run's prefix: AgentUnderTest.Dispose removes every namespace that starts with it.
                 var ns = $"{Agent.Run}c{i:D3}";
                 NetNs.Create(ns).Dispose();
-                var ep = api.Post<EndpointView>("/v1/attach", new AttachRequest(ns, "big", $"c{i:D3}")).GetAwaiter().GetResult();
+                var ep = api.Post<EndpointView>("/v1/attach", new AttachRequest(ns, "big", $"c{i:D3}"));
                 sandboxes.Add((ns, ep.Name, ep.Ip));
             }
             Sandboxes = sandboxes;
