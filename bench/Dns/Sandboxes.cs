@@ -47,8 +47,11 @@ internal static class Sandboxes
             Expect(server, "ready");
             var (threads1, rss1) = Status(server.Id);
             Process.GetCurrentProcess().ProcessorAffinity = 2; // the generator on CPU 1, the server on CPU 0
+            long cpu0 = CpuTicks(server.Id);
             var result = Load(ports, seconds, rate);
+            long cpu1 = CpuTicks(server.Id);
             var (threads2, rss2) = Status(server.Id);
+            double cpuMicrosPerQuery = (cpu1 - cpu0) * 1e6 / 100 / Math.Max(1, result.Answered); // USER_HZ = 100
             Console.WriteLine($"bench/Dns sandboxes: {count} sandboxes (UDP+TCP listener pairs on 127.0.0.1 ports), {seconds} s at {rate} QPS offered, round-robin");
             Console.WriteLine($"| server threads, 0 sandboxes      | {threads0,10} |");
             Console.WriteLine($"| server threads, {count,5} sandboxes | {threads1,10} | after load {threads2} |");
@@ -56,6 +59,8 @@ internal static class Sandboxes
             Console.WriteLine($"| server RSS MB, {count,5} sandboxes  | {rss1 / 1024.0,10:F1} | after load {rss2 / 1024.0:F1}; {(rss1 - rss0) * 1024.0 / count / 1024:F1} KB per sandbox |");
             Console.WriteLine($"| answered QPS                     | {result.Qps,10:F0} |");
             Console.WriteLine($"| p50 / p99 ms                     | {result.P50,10:F3} | {result.P99:F3} |");
+            Console.WriteLine($"| server CPU us/query              | {cpuMicrosPerQuery,10:F2} |");
+            Console.WriteLine($"| offered (sent) QPS               | {result.SentQps,10:F0} |{(result.SentQps < 0.95 * rate ? " below --rate: the generator was short of CPU" : "")}");
             Console.WriteLine($"| sandboxes that answered          | {result.Sandboxes,10} | of {count} |");
             Console.WriteLine($"| lost                             | {result.LostPercent,9:F2}% |");
             Console.WriteLine($"reproduce: dotnet run -c Release --project bench/Dns -- sandboxes --count {count} --seconds {seconds} --rate {rate}");
@@ -87,7 +92,15 @@ internal static class Sandboxes
         return (threads, rss);
     }
 
-    private sealed record LoadResult(double Qps, double P50, double P99, int Sandboxes, double LostPercent);
+    private sealed record LoadResult(double Qps, double P50, double P99, int Sandboxes, double LostPercent, long Answered, double SentQps);
+
+    /// <summary>utime + stime of a process, in clock ticks.</summary>
+    private static long CpuTicks(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+    }
 
     /// <summary>Open-loop: sends at <paramref name="rate"/> for <paramref name="seconds"/>, one socket, ids as the send-time index.</summary>
     private static LoadResult Load(int[] ports, int seconds, int rate)
@@ -149,7 +162,8 @@ internal static class Sandboxes
         receiver.Join();
         latencies.Sort();
         double P(double q) => latencies.Count == 0 ? double.NaN : latencies[Math.Min(latencies.Count - 1, (int)(latencies.Count * q))];
-        return new LoadResult(received / elapsed, P(0.5), P(0.99), answered.Count(a => a), 100.0 * (sentCount - received) / Math.Max(1, sentCount));
+        return new LoadResult(received / elapsed, P(0.5), P(0.99), answered.Count(a => a), 100.0 * (sentCount - received) / Math.Max(1, sentCount),
+            received, sentCount / elapsed);
     }
 
     private static byte[] Query(string name)

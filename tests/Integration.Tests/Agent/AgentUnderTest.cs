@@ -47,8 +47,10 @@ public sealed class AgentUnderTest : IDisposable
 
     /// <summary>Starts the agent; with <paramref name="straceExecs"/>, under strace recording every execve into that file;
     /// with <paramref name="configFile"/>, reading it (and no --dns-upstream flag, so the file's upstreams count).</summary>
-    public void Start(IDictionary<string, string>? env = null, string? straceExecs = null, string? configFile = null)
+    /// <param name="readyWithin">How long the agent may take to answer (default 20 s; more for a restart with hundreds of sandboxes).</param>
+    public void Start(IDictionary<string, string>? env = null, string? straceExecs = null, string? configFile = null, TimeSpan? readyWithin = null)
     {
+        var limit = readyWithin ?? TimeSpan.FromSeconds(20);
         var psi = new ProcessStartInfo(straceExecs is null ? "nsenter" : "strace")
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
@@ -68,8 +70,8 @@ public sealed class AgentUnderTest : IDisposable
         {
             if (p.HasExited) throw new InvalidOperationException($"agent exited with {p.ExitCode}: {File.ReadAllText(LogPath)}");
             return File.Exists(Socket) && Cli("network", "ls").Exit == 0;
-        }, TimeSpan.FromSeconds(20));
-        if (!ready) throw new TimeoutException($"agent not ready after 20 s: {File.ReadAllText(LogPath)}");
+        }, limit);
+        if (!ready) throw new TimeoutException($"agent not ready after {limit.TotalSeconds:0} s: {File.ReadAllText(LogPath)}");
     }
 
     /// <summary>Runs the agent expecting it to stop by itself (a start-up error): its exit code, stdout and stderr.</summary>

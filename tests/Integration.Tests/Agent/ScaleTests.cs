@@ -86,7 +86,8 @@ public sealed class ScaleTests(ThreeHundredSandboxes fixture) : IClassFixture<Th
     public void After_a_restart_all_three_hundred_sandboxes_answer_dig_again()
     {
         fixture.Agent.Stop();
-        fixture.Agent.Start();
+        // Bounded, not timed: how fast a restart is ready is bench/scale's question; this one is "every sandbox again".
+        fixture.Agent.Start(readyWithin: TimeSpan.FromMinutes(3));
         var failures = DigEach();
         Assert.True(failures.Count == 0, $"{failures.Count} of {fixture.Sandboxes.Count} sandboxes failed after the restart, e.g.:\n{string.Join('\n', failures.Take(10))}");
     }
