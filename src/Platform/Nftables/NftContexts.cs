@@ -25,9 +25,18 @@ namespace Discovery.Platform;
 /// by nft_ctx_free), so a per-context lock would not be enough.
 /// </para>
 /// </summary>
+/// <para>
+/// At most <see cref="MaxContexts"/> are kept; opening one more frees the least recently used. libnftables 1.0.6 waits
+/// on its socket with select(), and glibc aborts the process when that socket's fd is 1024 or more: one kept context
+/// per sandbox would use up the fds below 1024 at a few hundred sandboxes. A bounded set keeps the cost of a context
+/// per host, not per sandbox (DescriptorPlacement moves the other long-lived sockets above 1024 for the same reason).
+/// </para>
 public sealed class NftContexts : IDisposable
 {
     public static readonly TimeSpan DefaultIdleTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>Kept contexts by default: the overlay namespaces and the busiest sandboxes, far below fd 1024.</summary>
+    public const int DefaultMaxContexts = 64;
 
     private static readonly Lazy<NftContexts> s_shared = new(() => new NftContexts(TimeProvider.System, DefaultIdleTimeout));
 
@@ -36,13 +45,18 @@ public sealed class NftContexts : IDisposable
     private ITimer? _sweeper;
     private bool _disposed;
 
-    public NftContexts(TimeProvider time, TimeSpan idleTimeout)
+    public NftContexts(TimeProvider time, TimeSpan idleTimeout, int maxContexts = DefaultMaxContexts)
     {
         ArgumentNullException.ThrowIfNull(time);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(idleTimeout, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxContexts, 1);
         _time = time;
         IdleTimeout = idleTimeout;
+        MaxContexts = maxContexts;
     }
+
+    /// <summary>The most contexts kept at once.</summary>
+    public int MaxContexts { get; }
 
     /// <summary>The process-wide set that <see cref="Nftables.Apply"/> and <see cref="Nftables.Run"/> use.</summary>
     public static NftContexts Shared => s_shared.Value;
@@ -111,6 +125,7 @@ public sealed class NftContexts : IDisposable
             ObjectDisposedException.ThrowIf(_disposed, this);
             if (!_contexts.TryGetValue(ns.Id, out var entry))
             {
+                if (_contexts.Count >= MaxContexts) FreeLeastRecentlyUsed();
                 entry = new Entry(NftContext.Open(where));
                 _contexts.Add(ns.Id, entry);
                 // Half the timeout: a context is freed between 1x and 1.5x IdleTimeout after its last use.
@@ -121,6 +136,16 @@ public sealed class NftContexts : IDisposable
             // drops its cache on failure and the next command starts from the kernel's state.
             return entry.Context.Run(text, where);
         }
+    }
+
+    // Under NftContext.Gate. O(MaxContexts), only when a new context is opened with the set full.
+    private void FreeLeastRecentlyUsed()
+    {
+        (ulong, ulong)? oldest = null;
+        var oldestUse = long.MaxValue;
+        foreach (var (id, entry) in _contexts)
+            if (entry.LastUsed < oldestUse) (oldest, oldestUse) = (id, entry.LastUsed);
+        if (oldest is { } victim && _contexts.Remove(victim, out var freed)) freed.Context.Dispose();
     }
 
     private void Sweep()

@@ -36,6 +36,31 @@ public sealed class NftContextsTests
     }
 
     [Fact]
+    public void At_most_MaxContexts_are_kept_and_the_least_recently_used_is_freed_first()
+    {
+        // One context per sandbox would use up the fds below 1024 that libnftables' select() needs.
+        using var k = new KernelScope();
+        var a = k.CreateNetNs("a");
+        var b = k.CreateNetNs("b");
+        var c = k.CreateNetNs("c");
+        using var contexts = new NftContexts(TimeProvider.System, TimeSpan.FromMinutes(10), maxContexts: 2);
+        contexts.Run(a, $"add table ip {k.Name("ta")}");
+        contexts.Run(b, $"add table ip {k.Name("tb")}");
+        contexts.Run(a, $"add chain ip {k.Name("ta")} c");   // a is now the more recently used
+        contexts.Run(c, $"add table ip {k.Name("tc")}");
+        Assert.Equal(2, contexts.Count);
+        Assert.True(contexts.Holds(a.Id), "the recently used context is kept");
+        Assert.False(contexts.Holds(b.Id), "the least recently used context is freed");
+        Assert.True(contexts.Holds(c.Id));
+        // A freed namespace gets a new context on its next command, and every change landed.
+        contexts.Run(b, $"add chain ip {k.Name("tb")} c");
+        Assert.Equal(2, contexts.Count);
+        Assert.Contains("chain c", Nft(k.Name("b"), "list", "table", "ip", k.Name("tb")));
+        Assert.Contains("chain c", Nft(k.Name("a"), "list", "table", "ip", k.Name("ta")));
+        Assert.Contains(k.Name("tc"), Nft(k.Name("c"), "list", "tables"));
+    }
+
+    [Fact]
     public void Every_handle_on_a_namespace_shares_one_kept_context()
     {
         using var k = new KernelScope();
