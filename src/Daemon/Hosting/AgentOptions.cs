@@ -34,6 +34,8 @@ public sealed class AgentOptions
     public double DnsForwardTimeoutSeconds { get; set; } = 2;
     public int DnsMaxInFlight { get; set; } = 1024;
     public int DnsCacheMaxEntries { get; set; } = 10_000;
+    /// <summary>Threads serving every sandbox's DNS sockets; 0 means one per core. Independent of the sandbox count.</summary>
+    public int DnsServeThreads { get; set; }
     /// <summary>Gossip bind address ADDR[:PORT] (memberlist/serf default port 7946).</summary>
     public string Bind { get; set; } = "0.0.0.0:7946";
     /// <summary>Comma-separated peers ADDR[:PORT] to join; retried until one answers.</summary>
@@ -52,7 +54,7 @@ public sealed class AgentOptions
         ["advertise"] = true, ["underlayMtu"] = false, ["claimSettleSeconds"] = false, ["blockReleaseGraceSeconds"] = false,
         ["defaultPool"] = false, ["logLevel"] = false, ["clusterDomain"] = false, ["dnsTtlSeconds"] = false,
         ["dnsUpstreams"] = true, ["dnsForwardTimeoutSeconds"] = false, ["dnsMaxInFlight"] = false, ["dnsCacheMaxEntries"] = false,
-        ["bind"] = false, ["join"] = true, ["encrypt"] = true, ["reapWindowSeconds"] = false, ["ownEndpointCheckSeconds"] = false,
+        ["dnsServeThreads"] = false, ["bind"] = false, ["join"] = true, ["encrypt"] = true, ["reapWindowSeconds"] = false, ["ownEndpointCheckSeconds"] = false,
     };
 
     public Microsoft.Extensions.Logging.LogLevel ParseLogLevel() => Enum.Parse<Microsoft.Extensions.Logging.LogLevel>(LogLevel, ignoreCase: true);
@@ -89,6 +91,7 @@ public sealed class AgentOptions
         ForwardTimeout = TimeSpan.FromSeconds(DnsForwardTimeoutSeconds),
         MaxInFlight = DnsMaxInFlight,
         CacheMaxEntries = DnsCacheMaxEntries,
+        ServeThreads = DnsServeThreads > 0 ? DnsServeThreads : Environment.ProcessorCount,
         FaultPoint = faultPoint,
     };
 
@@ -100,7 +103,7 @@ public sealed class AgentOptions
         ["blockReleaseGraceSeconds"] = Str(BlockReleaseGraceSeconds), ["defaultPool"] = DefaultPool, ["logLevel"] = LogLevel,
         ["clusterDomain"] = ClusterDomain, ["dnsTtlSeconds"] = Str(DnsTtlSeconds), ["dnsUpstreams"] = DnsUpstreams,
         ["dnsForwardTimeoutSeconds"] = Str(DnsForwardTimeoutSeconds), ["dnsMaxInFlight"] = Str(DnsMaxInFlight),
-        ["dnsCacheMaxEntries"] = Str(DnsCacheMaxEntries), ["bind"] = Bind, ["join"] = Join, ["encrypt"] = Encrypt is null ? null : "(key)",
+        ["dnsCacheMaxEntries"] = Str(DnsCacheMaxEntries), ["dnsServeThreads"] = Str(DnsServeThreads), ["bind"] = Bind, ["join"] = Join, ["encrypt"] = Encrypt is null ? null : "(key)",
         ["reapWindowSeconds"] = Str(ReapWindowSeconds), ["ownEndpointCheckSeconds"] = Str(OwnEndpointCheckSeconds),
     };
 

@@ -44,6 +44,7 @@ public sealed partial class AgentOptionsValidator : IValidateOptions<AgentOption
         if (o.DnsTtlSeconds is < 0 or > 86400) bad.Add($"DNS TTL {o.DnsTtlSeconds}s is out of range 0..86400");
         if (o.DnsForwardTimeoutSeconds is <= 0 or > 60) bad.Add($"DNS forward timeout {o.DnsForwardTimeoutSeconds}s is out of range (0, 60]");
         if (o.DnsMaxInFlight < 1) bad.Add("DNS in-flight limit must be at least 1");
+        if (o.DnsServeThreads is < 0 or > 256) bad.Add($"DNS serving threads must be between 0 (one per core) and 256, not {o.DnsServeThreads}");
         if (o.DnsCacheMaxEntries < 0) bad.Add("DNS cache size must not be negative");
         Try(() => o.ParseUpstreams());
         Try(() => o.ParseBind());

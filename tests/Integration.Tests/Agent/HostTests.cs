@@ -36,6 +36,19 @@ public sealed class HostTests : IDisposable
         Sh.Run("ip", ["netns", "exec", ns, "dig", "+tries=1", "+time=2", "@127.0.0.11", .. args]).Trim();
 
     [Fact]
+    public void The_DNS_serving_thread_count_comes_from_the_configuration()
+    {
+        var config = Path.Combine(_a.Dir, "threads.json");
+        File.WriteAllText(config, """{ "dnsUpstreams": "127.0.0.1:9", "dnsServeThreads": 3 }""");
+        _a.Start(configFile: config);
+        var pid = _a.Pid ?? throw new InvalidOperationException("the agent is not running");
+        // The pool starts with the DNS service; the agent is ready only after that, so the count is final here.
+        var serving = Directory.GetDirectories($"/proc/{pid}/task")
+            .Count(t => File.ReadAllText(Path.Combine(t, "comm")).StartsWith("dns-serve", StringComparison.Ordinal));
+        Assert.Equal(3, serving);
+    }
+
+    [Fact]
     public void Api_routes_answer_only_on_the_socket_and_metrics_routes_only_on_the_metrics_address()
     {
         _a.Start();

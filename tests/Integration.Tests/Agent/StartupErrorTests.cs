@@ -92,6 +92,7 @@ public sealed class StartupErrorTests : IDisposable
     [InlineData("{\"netnsPrefix\": \"a/b\"}", "netns prefix 'a/b'")]
     [InlineData("{\"clusterDomain\": \"bad..domain\"}", "cluster domain 'bad..domain' is not a DNS name")]
     [InlineData("{\"clusterDomain\": \"a b.internal\"}", "cluster domain 'a b.internal' is not a DNS name")]
+    [InlineData("{\"dnsServeThreads\": -1}", "DNS serving threads must be between 0 (one per core) and 256, not -1")]
     public void A_null_or_invalid_config_value_is_one_line_and_exit_1(string json, string expected)
     {
         var file = Path.Combine(_a.Dir, "config.json");
