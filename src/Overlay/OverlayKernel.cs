@@ -84,6 +84,11 @@ public sealed class OverlayKernel(OverlayOptions options)
         nl.CreateVeth(hostEnd, peer, container, net.Mtu);
         try
         {
+            // Overlays are IPv4. With IPv6 on, every new eth0 sends DAD, router and MLD multicast, which the bridge
+            // floods to every container on the network: an attach then cost O(containers) in the kernel. Off before
+            // the link goes up, so nothing is sent (libnetwork does the same for networks without IPv6).
+            var ipv6 = $"net.ipv6.conf.{peer}.disable_ipv6";
+            if (container.Run(() => File.Exists("/proc/sys/" + ipv6.Replace('.', '/')))) Sysctl.Write(container, ipv6, "1");
             ctr.SetLink(peer, newName: ep.Ifname, mac: MacAddress.Parse(ep.Mac), mtu: net.Mtu);
             ctr.AddAddress(ep.Ifname, ep.Address, net.Subnet.PrefixLength);
             options.FaultPoint?.Invoke("attach-after-veth");

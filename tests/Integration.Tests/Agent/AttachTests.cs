@@ -57,10 +57,11 @@ public sealed class AttachTests : IDisposable
         Assert.Contains("UP", KernelView.Link(c1, "lo")!.Value.GetProperty("flags").EnumerateArray().Select(f => f.GetString()));
         var hostEnd = "ve" + ep.GetProperty("id").GetString()![..11];
         Assert.Equal("br0", KernelView.Link(_a.OverlayNs("web"), hostEnd)!.Value.GetProperty("master").GetString());
-        // A bridge port has no IPv6 (no per-port link-local route for the kernel to walk on every attach); the
-        // container's own eth0 keeps its.
+        // Overlays are IPv4: neither the bridge port (no per-port link-local route for the kernel to walk on every
+        // attach) nor eth0 (no DAD/RS/MLD multicast flooded to every container) has IPv6; lo keeps it.
         Assert.Equal("1", Sh.Run("ip", "netns", "exec", _a.OverlayNs("web"), "sysctl", "-n", $"net.ipv6.conf.{hostEnd}.disable_ipv6").Trim());
-        Assert.Equal("0", Sh.Run("ip", "netns", "exec", c1, "sysctl", "-n", "net.ipv6.conf.eth0.disable_ipv6").Trim());
+        Assert.Equal("1", Sh.Run("ip", "netns", "exec", c1, "sysctl", "-n", "net.ipv6.conf.eth0.disable_ipv6").Trim());
+        Assert.Equal("0", Sh.Run("ip", "netns", "exec", c1, "sysctl", "-n", "net.ipv6.conf.lo.disable_ipv6").Trim());
 
         var gone = _a.CliJson("detach", "--netns", c1, "--network", "web");
         Assert.Equal(ep.GetProperty("id").GetString(), gone.GetProperty("id").GetString());
