@@ -19,6 +19,9 @@ public sealed class KernelNames(OverlayOptions options)
     /// <summary>Name the container end has between creation and its rename to the requested ifname.</summary>
     public static string TemporaryPeer(string endpointId) => "vc" + endpointId[..11];
 
+    /// <summary>The container end of a detached endpoint, renamed (and down) until its veth is deleted.</summary>
+    public static string RetiredPeer(string endpointId) => "vr" + endpointId[..11];
+
     // Tags this agent's temporary devices, so agents sharing a host namespace never take each other's for strays.
     private readonly string _vxlanPrefix = "dv" + Convert.ToHexString(
         System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(options.NetnsPrefix + options.Node)))[..4].ToLowerInvariant();

@@ -130,6 +130,52 @@ public sealed class OverlayKernel(OverlayOptions options)
         }
     }
 
+    /// <summary>
+    /// The fast half of a detach: the container end goes down and is renamed out of the way (so the name, e.g. eth0,
+    /// is free for the next attach at once), and the host end is returned for <see cref="DeleteHostEnd"/>, which the
+    /// caller runs later: deleting a veth waits out the kernel's RCU grace period (~10-20 ms) under the rtnl lock.
+    /// Returns null when there is no host end (then the container end, if it still carries our MAC, is deleted here).
+    /// </summary>
+    public string? RetireEndpoint(EndpointRecord ep)
+    {
+        var nsName = _names.NetworkNamespace(ep.Network);
+        var hostEnd = KernelNames.HostVeth(ep.Id);
+        bool hasHostEnd = false;
+        if (NetNs.Exists(nsName))
+        {
+            using var ns = NetNs.Open(nsName);
+            using var nl = Rtnetlink.Open(ns);
+            hasHostEnd = nl.GetLink(hostEnd) is not null;
+        }
+        if (!hasHostEnd)
+        {
+            RemoveEndpoint(ep);
+            return null;
+        }
+        if (NetNs.TryOpen(ep.Netns) is { } container)
+            using (container)
+            {
+                using var ctr = Rtnetlink.Open(container);
+                var link = ctr.GetLink(ep.Ifname);
+                if (link is not null && MacAddress.Format(link.Mac) == ep.Mac)
+                {
+                    ctr.SetLink(ep.Ifname, up: false);
+                    ctr.SetLink(ep.Ifname, newName: KernelNames.RetiredPeer(ep.Id));
+                }
+            }
+        return hostEnd;
+    }
+
+    /// <summary>Deletes a retired endpoint's veth by its host end (both ends go). False if it was already gone.</summary>
+    public bool DeleteHostEnd(string network, string hostEnd)
+    {
+        var nsName = _names.NetworkNamespace(network);
+        if (!NetNs.Exists(nsName)) return false;
+        using var ns = NetNs.Open(nsName);
+        using var nl = Rtnetlink.Open(ns);
+        return nl.TryDeleteLink(hostEnd);
+    }
+
     /// <summary>True if both ends of the endpoint's veth exist as attach left them.</summary>
     public bool IsEndpointIntact(EndpointRecord ep) => IsEndpointIntact(ep, NetworkLinks(ep.Network));
 

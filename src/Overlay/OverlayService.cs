@@ -20,6 +20,7 @@ public sealed class OverlayService
     private readonly Catalog _catalog;
     private readonly OverlayOptions _options;
     private readonly OverlayKernel _kernel;
+    private readonly VethReaper _reaper;
     private readonly AddressAllocator _ipam;
     private readonly NetworkClaims _networkClaims;
     private readonly TimeProvider _time;
@@ -41,6 +42,7 @@ public sealed class OverlayService
         _persist = persist;
         _log = log;
         _kernel = new OverlayKernel(options);
+        _reaper = new VethReaper(_kernel.DeleteHostEnd, _log);
         _time = time;
         _places = places ?? new InMemoryEndpointPlaces();
         _index = new CatalogIndex(catalog, options.Node, _places, ReportBad);
@@ -54,6 +56,9 @@ public sealed class OverlayService
     public CatalogIndex Index => _index;
 
     public OverlayKernel Kernel => _kernel;
+
+    /// <summary>Veths of detached endpoints still waiting to be deleted.</summary>
+    public int VethsPendingDeletion => _reaper.Pending;
 
     /// <summary>This node's name: endpoints with this owner are local.</summary>
     public string Node => _options.Node;
@@ -284,10 +289,12 @@ public sealed class OverlayService
             // No network lookup: a container must be detachable even after its network record is gone.
             var ep = FindLocal(path, req.Network)
                 ?? throw new OverlayException(OverlayErrorKind.NotFound, $"namespace {req.Netns} is not attached to network {req.Network}");
-            KernelCall(() => _kernel.RemoveEndpoint(ep), $"detach {req.Netns} from {req.Network}");
+            // The veth itself is deleted after we answer (VethReaper): its name is freed here, its deletion is slow.
+            var hostEnd = KernelCall(() => _kernel.RetireEndpoint(ep), $"detach {req.Netns} from {req.Network}");
             _catalog.Delete(Tables.Endpoints, ep.Id);
             _places.Remove(ep.Id);
             _persist();
+            if (hostEnd is not null) _reaper.Enqueue(ep.Network, hostEnd);
             _log.LogInformation("detached {Endpoint} in {Netns} from {Network}", ep.Name, path, ep.Network);
             return ep;
         }
@@ -531,9 +538,11 @@ public sealed class OverlayService
     }
 
     // Kernel errors reach the operator as one line naming what we were doing and what the kernel said.
-    private static void KernelCall(Action action, string what)
+    private static void KernelCall(Action action, string what) => KernelCall(() => { action(); return 0; }, what);
+
+    private static T KernelCall<T>(Func<T> action, string what)
     {
-        try { action(); }
+        try { return action(); }
         catch (NetlinkException ex) { throw new OverlayException(OverlayErrorKind.Kernel, $"{what}: {ex.Message}", ex); }
         catch (NftException ex) { throw new OverlayException(OverlayErrorKind.Kernel, $"{what}: {ex.Message}", ex); }
         catch (NamespaceException ex) { throw new OverlayException(OverlayErrorKind.Kernel, $"{what}: {ex.Message}", ex); }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Discovery.Testing;
 using Xunit;
 
 namespace Discovery.Tests.Agent;
@@ -66,8 +67,30 @@ public sealed class AttachTests : IDisposable
         var gone = _a.CliJson("detach", "--netns", c1, "--network", "web");
         Assert.Equal(ep.GetProperty("id").GetString(), gone.GetProperty("id").GetString());
         Assert.Null(KernelView.Link(c1, "eth0"));
-        Assert.Null(KernelView.Link(_a.OverlayNs("web"), hostEnd));
         Assert.Empty(_a.CliJson("endpoints", "--json").EnumerateArray());
+        // The veth itself is deleted just after the detach answers (a deletion waits out the kernel's RCU grace period).
+        Assert.True(Eventually.TrueBlocking(() => KernelView.Link(_a.OverlayNs("web"), hostEnd) is null, TimeSpan.FromSeconds(5)),
+            "the detached endpoint's veth is deleted");
+        Assert.Null(KernelView.Link(c1, "vr" + ep.GetProperty("id").GetString()![..11]));
+    }
+
+    [Fact]
+    public void A_namespace_attached_again_right_after_a_detach_gets_a_fresh_eth0()
+    {
+        _a.CliJson("network", "create", "web", "--subnet", "198.19.1.0/24");
+        var c1 = _a.Container("c1");
+        var first = _a.CliJson("attach", "--netns", c1, "--network", "web", "--name", "c1");
+        _a.CliJson("detach", "--netns", c1, "--network", "web");
+        // No wait: the old veth may still be on its way out, but it no longer holds the name eth0.
+        var second = _a.CliJson("attach", "--netns", c1, "--network", "web", "--name", "c1");
+        Assert.NotEqual(first.GetProperty("id").GetString(), second.GetProperty("id").GetString());
+        var eth0 = KernelView.Link(c1, "eth0")!.Value;
+        Assert.Equal(second.GetProperty("mac").GetString(), eth0.GetProperty("address").GetString());
+        Assert.Contains("UP", eth0.GetProperty("flags").EnumerateArray().Select(f => f.GetString()));
+        var oldHostEnd = "ve" + first.GetProperty("id").GetString()![..11];
+        Assert.True(Eventually.TrueBlocking(() => KernelView.Link(_a.OverlayNs("web"), oldHostEnd) is null, TimeSpan.FromSeconds(5)),
+            "the first endpoint's veth is deleted");
+        Assert.Equal(["eth0", "lo"], KernelView.LinkNames(c1).Order(StringComparer.Ordinal));
     }
 
     [Fact]
