@@ -163,24 +163,9 @@ internal static class NftBench
         }
     }
 
-    // The shape of SandboxDns.Ruleset (src/Resolver/Serving), under a bench table name.
-    private static string DnsRuleset(int udpPort, int tcpPort) => $$"""
-        table ip nftq_dns
-        delete table ip nftq_dns
-        table ip nftq_dns {
-          chain output {
-            type nat hook output priority -100; policy accept;
-            ip daddr 127.0.0.11 udp dport 53 dnat to 127.0.0.11:{{udpPort}}
-            ip daddr 127.0.0.11 tcp dport 53 dnat to 127.0.0.11:{{tcpPort}}
-          }
-          chain postrouting {
-            type nat hook postrouting priority 100; policy accept;
-            ip saddr 127.0.0.11 udp sport {{udpPort}} snat to :53
-            ip saddr 127.0.0.11 tcp sport {{tcpPort}} snat to :53
-          }
-        }
-
-        """;
+    // The agent's own sandbox ruleset, under a bench table name.
+    private static string DnsRuleset(int udpPort, int tcpPort) =>
+        Discovery.Resolver.Serving.SandboxDns.Ruleset(udpPort, tcpPort).Replace(Discovery.Resolver.Serving.SandboxDns.TableName, "nftq_dns", StringComparison.Ordinal);
 
     private static double Median(List<double> xs) => Percentile(xs, 50);
 
@@ -202,16 +187,5 @@ internal static class NftBench
         return 2;
     }
 
-    private static string Sh(string file, params string[] arguments)
-    {
-        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in arguments) info.ArgumentList.Add(a);
-        using var process = Process.Start(info) ?? throw new InvalidOperationException($"cannot start {file}");
-        var stderr = process.StandardError.ReadToEndAsync();
-        var stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-            throw new InvalidOperationException($"`{file} {string.Join(' ', arguments)}` exited {process.ExitCode}: {stderr.GetAwaiter().GetResult().Trim()}");
-        return stdout;
-    }
+    private static string Sh(string file, params string[] arguments) => Processes.Run(file, arguments);
 }
