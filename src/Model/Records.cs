@@ -13,7 +13,7 @@ public static class Tables
     public const string Networks = "net";    // key: network name, value: NetworkSpec
     public const string Endpoints = "ep";    // key: endpoint id, value: EndpointRecord
     public const string Blocks = "blk";      // key: "<network>/<block cidr>/<node>" (one key per claimant, see Overlay BlockOwnership), value: BlockClaim
-    public const string Vips = "vip";        // key: "<network>/<service>", reserved for the load-balancing issue
+    public const string Services = "svc";    // key: service name, value: ServiceSpec (VIPs inside, claimed through Claims)
     public const string Claims = "clm";      // key: "<kind>/<scope>/<resource>@<node>" (one key per claimant), value: Claims.ResourceClaim
 }
 
@@ -52,7 +52,8 @@ public sealed record ServicePort(string Name, string Protocol, ushort Port);
 /// <param name="Ifname">Interface name inside the namespace: Linux rules, 1..15 ASCII bytes, no '/', ':' or whitespace;
 /// or empty, like <paramref name="Netns"/>, when the record came from the catalog.</param>
 /// <param name="Ports">Service ports for SRV, at most 256. Never default; use ImmutableArray&lt;ServicePort&gt;.Empty.</param>
-/// <param name="Disabled">Set during a graceful stop: DNS and LB stop routing before the delete.</param>
+/// <param name="Disabled">Draining: set by `discovery drain` and during a graceful detach. DNS and the LB send it no new
+/// connections; existing ones keep working for the service's drain grace period.</param>
 /// <remarks>Equality compares <see cref="Aliases"/> and <see cref="Ports"/> element by element (ImmutableArray alone compares references).
 /// No address may carry an IPv6 scope id: scope ids are host-local and are not encoded.</remarks>
 public sealed record EndpointRecord(
@@ -61,6 +62,10 @@ public sealed record EndpointRecord(
     string Netns, string Ifname, ImmutableArray<ServicePort> Ports, bool Disabled)
 {
     public string ShortId => Id.Length > 12 ? Id[..12] : Id;
+
+    /// <summary>The owner's health check fails (endpoint flag bit 3, format 2.1): DNS and the LB leave it out, unless
+    /// every task of its service is unhealthy, then all of them are used.</summary>
+    public bool Unhealthy { get; init; }
 
     /// <summary>Throws <see cref="InvalidRecordException"/> naming the first rule this record breaks.</summary>
     public void Validate() => InvalidRecordException.ThrowIf(nameof(EndpointRecord), RecordRules.ProblemOf(this));
@@ -75,7 +80,7 @@ public sealed record EndpointRecord(
         && Mac == other.Mac && Node == other.Node && Equals(Vtep, other.Vtep)
         && Netns == other.Netns && Ifname == other.Ifname
         && Ports.AsSpan().SequenceEqual(other.Ports.AsSpan())
-        && Disabled == other.Disabled;
+        && Disabled == other.Disabled && Unhealthy == other.Unhealthy;
 
     public override int GetHashCode() => HashCode.Combine(Id, Network, Name, Address, Node);
 }

@@ -133,7 +133,7 @@ public sealed class HostileGossip
 
     private CatalogEntry HostileEntry()
     {
-        string table = Pick([Tables.Endpoints, Tables.Networks, Tables.Blocks, Tables.Vips, "zz"]);
+        string table = Pick([Tables.Endpoints, Tables.Networks, Tables.Blocks, Tables.Services, "zz"]);
         string owner = _random.Next(4) == 0 ? "n9" : _victim;
         ulong lamport = _random.Next(4) switch
         {
