@@ -67,6 +67,11 @@ public sealed record EndpointRecord(
     /// every task of its service is unhealthy, then all of them are used.</summary>
     public bool Unhealthy { get; init; }
 
+    /// <summary>This endpoint is a host's own leg on the network (endpoint flag bit 4, format 2.1), through which
+    /// published ports reach tasks: it has an address, MAC and VTEP like any endpoint, so peers program it, but DNS and
+    /// the LB never answer it.</summary>
+    public bool HostLeg { get; init; }
+
     /// <summary>Throws <see cref="InvalidRecordException"/> naming the first rule this record breaks.</summary>
     public void Validate() => InvalidRecordException.ThrowIf(nameof(EndpointRecord), RecordRules.ProblemOf(this));
 
@@ -80,7 +85,7 @@ public sealed record EndpointRecord(
         && Mac == other.Mac && Node == other.Node && Equals(Vtep, other.Vtep)
         && Netns == other.Netns && Ifname == other.Ifname
         && Ports.AsSpan().SequenceEqual(other.Ports.AsSpan())
-        && Disabled == other.Disabled && Unhealthy == other.Unhealthy;
+        && Disabled == other.Disabled && Unhealthy == other.Unhealthy && HostLeg == other.HostLeg;
 
     public override int GetHashCode() => HashCode.Combine(Id, Network, Name, Address, Node);
 }
