@@ -54,7 +54,7 @@ public static class ApiServer
             finally
             {
                 var route = (ctx.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "unmatched";
-                metrics.ApiRequest($"{ctx.Request.Method} {route}", ctx.Response.StatusCode);
+                metrics.ApiRequest($"{MethodLabel(ctx.Request.Method)} {route}", ctx.Response.StatusCode);
             }
         });
 
@@ -155,6 +155,12 @@ public static class ApiServer
         ctx.Response.StatusCode = status;
         await ctx.Response.WriteAsJsonAsync(new ErrorView(message), ApiJson.Options);
     }
+
+    // The method is whatever the client sent: only the ones the API serves become a label of their own, so a client
+    // cannot create series at will.
+    private static string MethodLabel(string method) =>
+        HttpMethods.IsGet(method) ? "GET" : HttpMethods.IsPost(method) ? "POST" : HttpMethods.IsPut(method) ? "PUT"
+        : HttpMethods.IsDelete(method) ? "DELETE" : "OTHER";
 }
 
 public sealed class BadRequestException(string message) : Exception(message);

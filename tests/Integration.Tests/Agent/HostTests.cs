@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Sockets;
@@ -76,6 +77,22 @@ public sealed class HostTests : IDisposable
         // A POST that would change state on the API does nothing on the metrics port.
         Sh.Try("nsenter", $"--net=/run/netns/{_a.HostNs}", "curl", "-s", "-X", "POST", "-d", "{\"name\":\"x\"}", "http://127.0.0.1:9653/v1/networks");
         Assert.Equal(0, _a.CliJson("network", "ls", "--json").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task A_request_method_the_api_does_not_serve_is_counted_under_one_label()
+    {
+        _a.Start();
+        // A client on the socket picks any method it likes; the metric must not grow a series per invented method.
+        for (var i = 0; i < 5; i++)
+            Sh.Try("curl", "-s", "-m", "5", "-X", $"INVENTED{i}", "--unix-socket", _a.Socket, "http://localhost/v1/networks");
+        Assert.Equal(200, Http("http://localhost/v1/networks", _a.Socket).Code);
+        // A request is counted once its answer is written, which the client may see first.
+        var metrics = "";
+        await Eventually.Until(() => Regex.IsMatch(metrics = Http("http://127.0.0.1:9653/metrics").Body,
+            @"discovery_api_requests_total\{route=""OTHER [^""]+"",code=""404""\} 5"), TimeSpan.FromSeconds(5), "the invented methods counted under OTHER");
+        Assert.Matches(@"discovery_api_requests_total\{route=""GET /v1/networks"",code=""200""\} [1-9]", metrics);
+        Assert.DoesNotContain("INVENTED", metrics);
     }
 
     [Fact]
