@@ -18,13 +18,21 @@ if (trials < 20) return Fail("--trials must be at least 20");
 if (fill is < 0 or > 200_000) return Fail("--entries must be 0..200000");
 
 var name = "bct" + RandomNumberGenerator.GetString("0123456789abcdefghijklmnopqrstuvwxyz", 5);
-Console.WriteLine($"# bench/Conntrack  {DateTime.UtcNow:u}  kernel {Environment.OSVersion.Version}  trials {trials}  namespace {name}");
+Console.WriteLine($"# bench/Conntrack  {DateTime.UtcNow:u}  kernel {Environment.OSVersion.Version}  trials {trials}  namespace {name}  loadavg {File.ReadAllText("/proc/loadavg").Trim()}  cpus {Environment.ProcessorCount}");
 Console.WriteLine($"# command: dotnet run -c Release --project bench/Conntrack -- --trials {trials} --entries {fill}");
 var cli = $"nsenter --net={NetNs.RunDir}/{name} conntrack -D -p udp --orig-dst {UdpLab.Vip} --reply-src {{X}}";
 Console.WriteLine($"# anchor:  {cli}");
 
 using var lab = new UdpLab(name);
 using var table = ConntrackTable.Open(lab.Ns);
+var opens = new List<double>();
+for (var i = 0; i < 200; i++)
+{
+    var clock = Stopwatch.StartNew();
+    ConntrackTable.Open(lab.Ns).Dispose();
+    opens.Add(clock.Elapsed.TotalMilliseconds);
+}
+Console.WriteLine($"# ConntrackTable.Open + Dispose (setns in and out, one socket): p50 {Percentile(opens, 50):F3} ms p99 {Percentile(opens, 99):F3} ms");
 var port = (ushort)20000;
 var methods = new (string Name, Action<IPAddress> Delete)[]
 {
