@@ -23,84 +23,98 @@ Console.WriteLine($"# command: dotnet run -c Release --project bench/Conntrack -
 var cli = $"nsenter --net={NetNs.RunDir}/{name} conntrack -D -p udp --orig-dst {UdpLab.Vip} --reply-src {{X}}";
 Console.WriteLine($"# anchor:  {cli}");
 
-using var lab = new UdpLab(name);
-using var table = ConntrackTable.Open(lab.Ns);
-var opens = new List<double>();
-for (var i = 0; i < 200; i++)
+// The lab's namespace goes in Dispose; catching here makes sure that runs (and says why) when a check fails.
+try
 {
-    var clock = Stopwatch.StartNew();
-    ConntrackTable.Open(lab.Ns).Dispose();
-    opens.Add(clock.Elapsed.TotalMilliseconds);
+    return Measure();
 }
-Console.WriteLine($"# ConntrackTable.Open + Dispose (setns in and out, one socket): p50 {Percentile(opens, 50):F3} ms p99 {Percentile(opens, 99):F3} ms");
-var port = (ushort)20000;
-var methods = new (string Name, Action<IPAddress> Delete)[]
+catch (Exception ex) when (ex is InvalidOperationException or ConntrackException or NamespaceException or IOException)
 {
-    ("in-process dump+delete", x => Expect(true, table.DeleteBackendFlows(Flows(x)) >= 1, "deleted at least the pinned entry")),
-    ("in-process filtered flush", x => table.FlushBackendFlows(Flows(x))),
-    ("conntrack CLI", x => Run("nsenter", $"--net={NetNs.RunDir}/{name}", "conntrack", "-D", "-p", "udp", "--orig-dst", UdpLab.Vip.ToString(), "--reply-src", x.ToString())),
-};
+    Console.Error.WriteLine($"bench/Conntrack failed: {ex.Message}");
+    return 1;
+}
 
-foreach (var others in (int[])[0, fill])
+int Measure()
 {
-    if (others > 0)
+    using var lab = new UdpLab(name);
+    using var table = ConntrackTable.Open(lab.Ns);
+    var opens = new List<double>();
+    for (var i = 0; i < 200; i++)
     {
-        var filler = Enumerable.Range(0, others).Select(i => ConntrackEntry.Unnatted(new ConntrackTuple(
-            IPAddress.Parse($"198.18.8.{1 + i / 60000}"), IPAddress.Parse($"198.19.200.{1 + i % 200}"), 17, (ushort)(1024 + i % 60000), 9))).ToList();
         var clock = Stopwatch.StartNew();
-        var created = table.Create(filler, TimeSpan.FromMinutes(30));
-        Console.WriteLine($"# created {created} entries in-process in {clock.Elapsed.TotalMilliseconds:F0} ms (IPCTNL_MSG_CT_NEW, pipelined)");
+        ConntrackTable.Open(lab.Ns).Dispose();
+        opens.Add(clock.Elapsed.TotalMilliseconds);
     }
-    var count = Run("nsenter", $"--net={NetNs.RunDir}/{name}", "conntrack", "-C").Trim();
-    var samples = methods.Select(_ => (Total: new List<double>(), Call: new List<double>())).ToArray();
-    for (var trial = 0; trial < trials; trial++)
+    Console.WriteLine($"# ConntrackTable.Open + Dispose (setns in and out, one socket): p50 {Percentile(opens, 50):F3} ms p99 {Percentile(opens, 99):F3} ms");
+    var port = (ushort)20000;
+    var methods = new (string Name, Action<IPAddress> Delete)[]
     {
+        ("in-process dump+delete", x => Expect(true, table.DeleteBackendFlows(Flows(x)) >= 1, "deleted at least the pinned entry")),
+        ("in-process filtered flush", x => table.FlushBackendFlows(Flows(x))),
+        ("conntrack CLI", x => Run("nsenter", $"--net={NetNs.RunDir}/{name}", "conntrack", "-D", "-p", "udp", "--orig-dst", UdpLab.Vip.ToString(), "--reply-src", x.ToString())),
+    };
+
+    foreach (var others in (int[])[0, fill])
+    {
+        if (others > 0)
+        {
+            var filler = Enumerable.Range(0, others).Select(i => ConntrackEntry.Unnatted(new ConntrackTuple(
+                IPAddress.Parse($"198.18.8.{1 + i / 60000}"), IPAddress.Parse($"198.19.200.{1 + i % 200}"), 17, (ushort)(1024 + i % 60000), 9))).ToList();
+            var clock = Stopwatch.StartNew();
+            var created = table.Create(filler, TimeSpan.FromMinutes(30));
+            Console.WriteLine($"# created {created} entries in-process in {clock.Elapsed.TotalMilliseconds:F0} ms (IPCTNL_MSG_CT_NEW, pipelined)");
+        }
+        var count = Run("nsenter", $"--net={NetNs.RunDir}/{name}", "conntrack", "-C").Trim();
+        var samples = methods.Select(_ => (Total: new List<double>(), Call: new List<double>())).ToArray();
+        for (var trial = 0; trial < trials; trial++)
+        {
+            for (var m = 0; m < methods.Length; m++)
+            {
+                var (x, y) = trial % 2 == 0 ? (UdpLab.Backends[0], UdpLab.Backends[1]) : (UdpLab.Backends[1], UdpLab.Backends[0]);
+                lab.RouteTo(x);
+                using var client = lab.OpenClient(port++);
+                Expect(x.ToString(), client.Probe(), "first datagram answered by");
+                lab.RouteTo(y);
+                Expect(x.ToString(), client.Probe(), "pinned by conntrack: after the rule change still answered by");
+                var clock = Stopwatch.StartNew();
+                methods[m].Delete(x);
+                var call = clock.Elapsed.TotalMilliseconds;
+                Expect(y.ToString(), client.Probe(), "after the delete answered by");
+                samples[m].Total.Add(clock.Elapsed.TotalMilliseconds);
+                samples[m].Call.Add(call);
+            }
+        }
+        Console.WriteLine();
+        Console.WriteLine($"table: {count} entries (conntrack -C), {trials} trials each; ms from the delete's start to the live backend's answer");
+        Console.WriteLine($"  {"method",-28} {"p50",8} {"p99",8} {"call p50",9} {"vs CLI p50",11} {"target ≤100 ms",15}");
+        var cliP50 = Percentile(samples[^1].Total, 50);
         for (var m = 0; m < methods.Length; m++)
         {
-            var (x, y) = trial % 2 == 0 ? (UdpLab.Backends[0], UdpLab.Backends[1]) : (UdpLab.Backends[1], UdpLab.Backends[0]);
-            lab.RouteTo(x);
-            using var client = lab.OpenClient(port++);
-            Expect(x.ToString(), client.Probe(), "first datagram answered by");
-            lab.RouteTo(y);
-            Expect(x.ToString(), client.Probe(), "pinned by conntrack: after the rule change still answered by");
-            var clock = Stopwatch.StartNew();
-            methods[m].Delete(x);
-            var call = clock.Elapsed.TotalMilliseconds;
-            Expect(y.ToString(), client.Probe(), "after the delete answered by");
-            samples[m].Total.Add(clock.Elapsed.TotalMilliseconds);
-            samples[m].Call.Add(call);
+            var (total, call) = samples[m];
+            var p50 = Percentile(total, 50);
+            var p99 = Percentile(total, 99);
+            Console.WriteLine($"  {methods[m].Name,-28} {p50,8:F2} {p99,8:F2} {Percentile(call, 50),9:F2} {p50 / cliP50,10:F3}x {(p99 <= 100 ? "met" : "MISSED"),15}");
         }
+        // The kernel walk alone, for a backend with no entries (the common case in a sandbox): 100 reps, alternating.
+        var absent = IPAddress.Parse("198.19.254.99");
+        var dumpOnly = new List<double>();
+        var flushOnly = new List<double>();
+        for (var rep = 0; rep < 100; rep++)
+        {
+            var clock = Stopwatch.StartNew();
+            Expect(0, table.List(Flows(absent)).Count, "entries listed for an absent backend");
+            dumpOnly.Add(clock.Elapsed.TotalMilliseconds);
+            clock.Restart();
+            table.FlushBackendFlows(Flows(absent));
+            flushOnly.Add(clock.Elapsed.TotalMilliseconds);
+        }
+        Console.WriteLine($"  walk only, nothing matching (100 reps): filtered dump p50 {Percentile(dumpOnly, 50):F2} ms p99 {Percentile(dumpOnly, 99):F2} | filtered flush p50 {Percentile(flushOnly, 50):F2} ms p99 {Percentile(flushOnly, 99):F2}");
+        var countClock = Stopwatch.StartNew();
+        var counted = table.Count();
+        Console.WriteLine($"  ConntrackTable.Count() = {counted} in {countClock.Elapsed.TotalMilliseconds:F3} ms (per-namespace counter; an empty namespace returns before any walk)");
     }
-    Console.WriteLine();
-    Console.WriteLine($"table: {count} entries (conntrack -C), {trials} trials each; ms from the delete's start to the live backend's answer");
-    Console.WriteLine($"  {"method",-28} {"p50",8} {"p99",8} {"call p50",9} {"vs CLI p50",11} {"target ≤100 ms",15}");
-    var cliP50 = Percentile(samples[^1].Total, 50);
-    for (var m = 0; m < methods.Length; m++)
-    {
-        var (total, call) = samples[m];
-        var p50 = Percentile(total, 50);
-        var p99 = Percentile(total, 99);
-        Console.WriteLine($"  {methods[m].Name,-28} {p50,8:F2} {p99,8:F2} {Percentile(call, 50),9:F2} {p50 / cliP50,10:F3}x {(p99 <= 100 ? "met" : "MISSED"),15}");
-    }
-    // The kernel walk alone, for a backend with no entries (the common case in a sandbox): 100 reps, alternating.
-    var absent = IPAddress.Parse("198.19.254.99");
-    var dumpOnly = new List<double>();
-    var flushOnly = new List<double>();
-    for (var rep = 0; rep < 100; rep++)
-    {
-        var clock = Stopwatch.StartNew();
-        Expect(0, table.List(Flows(absent)).Count, "entries listed for an absent backend");
-        dumpOnly.Add(clock.Elapsed.TotalMilliseconds);
-        clock.Restart();
-        table.FlushBackendFlows(Flows(absent));
-        flushOnly.Add(clock.Elapsed.TotalMilliseconds);
-    }
-    Console.WriteLine($"  walk only, nothing matching (100 reps): filtered dump p50 {Percentile(dumpOnly, 50):F2} ms p99 {Percentile(dumpOnly, 99):F2} | filtered flush p50 {Percentile(flushOnly, 50):F2} ms p99 {Percentile(flushOnly, 99):F2}");
-    var countClock = Stopwatch.StartNew();
-    var counted = table.Count();
-    Console.WriteLine($"  ConntrackTable.Count() = {counted} in {countClock.Elapsed.TotalMilliseconds:F3} ms (per-namespace counter; an empty namespace returns before any walk)");
+    return 0;
 }
-return 0;
 
 BackendFlows Flows(IPAddress x) => new(x, FlowProtocols.Udp) { Vip = UdpLab.Vip, VipPort = UdpLab.VipPort };
 

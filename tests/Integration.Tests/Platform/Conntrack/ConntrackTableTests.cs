@@ -48,7 +48,8 @@ public sealed class ConntrackTableTests
             ToX(17, DnatLab.Vip, 54, 50001),
             ToX(6, DnatLab.Vip, DnatLab.UdpVipPort, 50002),
         };
-        var targets = Enumerable.Range(0, 20).Select(i => ToX(17, DnatLab.Vip, DnatLab.UdpVipPort, (ushort)(51000 + i))).ToList();
+        // More than one dump datagram and more than one window of pipelined deletes.
+        var targets = Enumerable.Range(0, 3000).Select(i => ToX(17, DnatLab.Vip, DnatLab.UdpVipPort, (ushort)(51000 + i))).ToList();
         Assert.Equal(50_000 + decoys.Count + targets.Count, table.Create([.. unrelated, .. decoys, .. targets], TimeSpan.FromMinutes(10)));
 
         var before = int.Parse(lab.ConntrackCli("-C").Trim());
