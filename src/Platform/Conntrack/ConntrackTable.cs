@@ -12,8 +12,8 @@ namespace Discovery.Platform;
 /// Cost of <see cref="DeleteBackendFlows"/> (bench/Conntrack, 2 shared cores): a namespace with no entries answers
 /// from the kernel's per-namespace counter (~0.05 ms). Otherwise one kernel-filtered dump walks the conntrack hash,
 /// which all namespaces share, so the walk is O(entries on the host), not O(entries in this namespace): ~2.4 ms
-/// with a near-empty table (it locks each of the 262,144 buckets) and ~5 ms at 50k entries, quiet; 20–60 ms p50–p99
-/// with the delete and the next datagram, under load. Only the backend's entries come back; each is then deleted by
+/// with a near-empty table (it locks each of the 262,144 buckets) and ~5 ms at 50k entries when the CPU is free; at
+/// 50k with the delete and the next datagram, 21–40 ms p50 and 64–149 ms p99 at nice 10 on 2 cores with load 20–25. Only the backend's entries come back; each is then deleted by
 /// exact tuple and id, pipelined in one write (µs each). A caller fanning out over many namespaces pays the walk
 /// once per namespace that holds entries: do it off the rule-programming path.
 /// </para>
