@@ -12,17 +12,18 @@ namespace Discovery.Platform;
 /// Cost of <see cref="DeleteBackendFlows"/> (bench/Conntrack, 2 shared cores): a namespace with no entries answers
 /// from the kernel's per-namespace counter (~0.05 ms). Otherwise one kernel-filtered dump walks the conntrack hash,
 /// which all namespaces share, so the walk is O(entries on the host), not O(entries in this namespace): ~2.4 ms
-/// with a near-empty table (it locks each of the 262,144 buckets) and ~5 ms at 50k entries when the CPU is free; at
-/// 50k with the delete and the next datagram, 21–40 ms p50 and 64–149 ms p99 at nice 10 on 2 cores with load 20–25. Only the backend's entries come back; each is then deleted by
-/// exact tuple and id, pipelined in one write (µs each). A caller fanning out over many namespaces pays the walk
-/// once per namespace that holds entries: do it off the rule-programming path.
+/// with a near-empty table (it locks each of the 262,144 buckets) and ~5 ms at 50k entries when the CPU is free.
+/// Only the backend's entries come back; each is then deleted by exact tuple and id, pipelined in one write (µs
+/// each). From the delete to the live backend's answer at 50k entries: 21–40 ms p50 and 64–149 ms p99 at nice 10
+/// with load 20–25 on 2 cores, 0.10–0.17× the conntrack CLI. A caller fanning out over many namespaces pays the
+/// walk once per namespace that holds entries: do it off the rule-programming path.
 /// </para>
 /// <para>
 /// Why not the kernel's filtered flush (IPCTNL_MSG_CT_DELETE with CTA_FILTER and no tuple, which 6.x runs as
-/// ctnetlink_flush_conntrack)? It works and is faster (1.2–1.4× at 50k entries, and ~0.1 ms instead of ~2.4 ms for
+/// ctnetlink_flush_conntrack)? It works and is faster (1.2–1.5× at 50k entries, and ~0.1 ms instead of ~2.4 ms for
 /// a near-empty table, since it skips empty buckets without locking them), but it cannot say how many entries it
-/// deleted, and the count feeds discovery_lb_conntrack_deleted_total; both stay within the 100 ms target.
-/// <see cref="FlushBackendFlows"/> keeps it for the benchmark.
+/// deleted, and the count feeds discovery_lb_conntrack_deleted_total. <see cref="FlushBackendFlows"/> keeps it for
+/// the benchmark.
 /// </para>
 /// </summary>
 public sealed class ConntrackTable : IDisposable
