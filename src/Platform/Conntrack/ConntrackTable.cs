@@ -16,7 +16,9 @@ namespace Discovery.Platform;
 /// Only the backend's entries come back; each is then deleted by exact tuple and id, pipelined in one write (µs
 /// each). From the delete to the live backend's answer at 50k entries: 21–40 ms p50 and 64–149 ms p99 at nice 10
 /// with load 20–25 on 2 cores, 0.10–0.17× the conntrack CLI. A caller fanning out over many namespaces pays the
-/// walk once per namespace that holds entries: do it off the rule-programming path.
+/// walk once per namespace that holds entries: do it off the rule-programming path. IPv6: the kernel's IPv6 address
+/// filter is inverted (6.18), so for an IPv6 backend the kernel filters by protocol and ports only and every IPv6
+/// entry of that protocol is copied out and compared here.
 /// </para>
 /// <para>
 /// Why not the kernel's filtered flush (IPCTNL_MSG_CT_DELETE with CTA_FILTER and no tuple, which 6.x runs as
@@ -145,6 +147,9 @@ public sealed class ConntrackTable : IDisposable
     internal void FlushBackendFlows(BackendFlows which)
     {
         ArgumentNullException.ThrowIfNull(which);
+        // The kernel's IPv6 address filter is inverted (see CtnlCodec.WriteFilter): a flush would delete every other entry.
+        if (which.Backend.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6)
+            throw new NotSupportedException("a filtered flush cannot select IPv6 addresses on this kernel");
         lock (_gate)
         {
             foreach (var protocol in ProtocolNumbers(which.Protocols))

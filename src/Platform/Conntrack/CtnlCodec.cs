@@ -23,22 +23,26 @@ internal static class CtnlCodec
     {
         w.Begin(type, flags, seq);
         WriteNfGenMsg(w, which.Backend);
-        uint origFlags = 0, replyFlags = Ctnl.FilterIpSrc;
+        // Linux (checked up to 6.18) inverts the IPv6 address comparison of a CTA_FILTER (ctnetlink_filter_match_tuple
+        // tests !ipv6_addr_cmp, so an equal address is the mismatch). For IPv6 the kernel filters by family,
+        // protocol and ports only, and the caller's user-space check compares the addresses.
+        var addresses = !IsV6(which.Backend);
+        uint origFlags = 0, replyFlags = addresses ? Ctnl.FilterIpSrc : 0;
         if (protocol != 0)
         {
             replyFlags |= Ctnl.FilterProtoNum;
             if (which.BackendPort is not null) replyFlags |= Ctnl.FilterSrcPort;
             if (which.VipPort is not null) origFlags |= Ctnl.FilterProtoNum | Ctnl.FilterDstPort;
         }
-        if (which.Vip is not null) origFlags |= Ctnl.FilterIpDst;
+        if (addresses && which.Vip is not null) origFlags |= Ctnl.FilterIpDst;
 
         if (origFlags != 0)
         {
             var orig = w.BeginNested(Ctnl.CTA_TUPLE_ORIG);
-            if (which.Vip is not null)
+            if ((origFlags & Ctnl.FilterIpDst) != 0)
             {
                 var ip = w.BeginNested(Ctnl.CTA_TUPLE_IP);
-                w.Address(IsV6(which.Vip) ? Ctnl.CTA_IP_V6_DST : Ctnl.CTA_IP_V4_DST, which.Vip);
+                w.Address(Ctnl.CTA_IP_V4_DST, which.Vip!);
                 w.EndNested(ip);
             }
             if ((origFlags & Ctnl.FilterProtoNum) != 0)
@@ -51,23 +55,32 @@ internal static class CtnlCodec
             w.EndNested(orig);
         }
 
-        var reply = w.BeginNested(Ctnl.CTA_TUPLE_REPLY);
-        var replyIp = w.BeginNested(Ctnl.CTA_TUPLE_IP);
-        w.Address(IsV6(which.Backend) ? Ctnl.CTA_IP_V6_SRC : Ctnl.CTA_IP_V4_SRC, which.Backend);
-        w.EndNested(replyIp);
-        if (protocol != 0)
+        if (replyFlags != 0)
         {
-            var proto = w.BeginNested(Ctnl.CTA_TUPLE_PROTO);
-            w.U8(Ctnl.CTA_PROTO_NUM, protocol);
-            if (which.BackendPort is { } port) w.Be16(Ctnl.CTA_PROTO_SRC_PORT, port);
-            w.EndNested(proto);
+            var reply = w.BeginNested(Ctnl.CTA_TUPLE_REPLY);
+            if ((replyFlags & Ctnl.FilterIpSrc) != 0)
+            {
+                var ip = w.BeginNested(Ctnl.CTA_TUPLE_IP);
+                w.Address(Ctnl.CTA_IP_V4_SRC, which.Backend);
+                w.EndNested(ip);
+            }
+            if ((replyFlags & Ctnl.FilterProtoNum) != 0)
+            {
+                var proto = w.BeginNested(Ctnl.CTA_TUPLE_PROTO);
+                w.U8(Ctnl.CTA_PROTO_NUM, protocol);
+                if (which.BackendPort is { } port) w.Be16(Ctnl.CTA_PROTO_SRC_PORT, port);
+                w.EndNested(proto);
+            }
+            w.EndNested(reply);
         }
-        w.EndNested(reply);
 
-        var filter = w.BeginNested(Ctnl.CTA_FILTER);
-        if (origFlags != 0) w.U32(Ctnl.CTA_FILTER_ORIG_FLAGS, origFlags);
-        w.U32(Ctnl.CTA_FILTER_REPLY_FLAGS, replyFlags);
-        w.EndNested(filter);
+        if (origFlags != 0 || replyFlags != 0)
+        {
+            var filter = w.BeginNested(Ctnl.CTA_FILTER);
+            if (origFlags != 0) w.U32(Ctnl.CTA_FILTER_ORIG_FLAGS, origFlags);
+            if (replyFlags != 0) w.U32(Ctnl.CTA_FILTER_REPLY_FLAGS, replyFlags);
+            w.EndNested(filter);
+        }
         w.End();
     }
 

@@ -132,4 +132,23 @@ public sealed class ConntrackTableTests
         Assert.Contains("create", ex.Message);
         Assert.Contains("EINVAL", ex.Message);
     }
+
+    [Fact]
+    public void IPv6_entries_of_the_backend_are_deleted_and_the_others_kept()
+    {
+        // IPv6 forms of 198.18.0.0/15 addresses (the NAT64 prefix), in a namespace that carries no traffic.
+        using var k = new KernelScope();
+        using var table = ConntrackTable.Open(k.CreateNetNs("6"));
+        var backend = IPAddress.Parse("64:ff9b::198.19.254.1");
+        var otherBackend = IPAddress.Parse("64:ff9b::198.19.254.2");
+        var vip = IPAddress.Parse("64:ff9b::198.19.253.53");
+        ConntrackEntry Flow(IPAddress to, ushort clientPort) => new(
+            new ConntrackTuple(IPAddress.Parse("64:ff9b::198.18.7.1"), vip, 17, clientPort, 53),
+            new ConntrackTuple(to, IPAddress.Parse("64:ff9b::198.18.7.1"), 17, 5353, clientPort));
+        Assert.Equal(5, table.Create([Flow(backend, 1000), Flow(backend, 1001), Flow(otherBackend, 1002), Flow(otherBackend, 1003), Flow(otherBackend, 1004)], TimeSpan.FromMinutes(1)));
+
+        Assert.Equal(2, table.DeleteBackendFlows(new BackendFlows(backend, FlowProtocols.Udp) { Vip = vip, VipPort = 53 }));
+        Assert.Equal(3, table.Count());
+        Assert.Equal(3, table.List(new BackendFlows(otherBackend, FlowProtocols.Udp)).Count);
+    }
 }

@@ -166,6 +166,21 @@ public sealed class CtnlCodecTests
     }
 
     [Fact]
+    public void An_IPv6_filter_leaves_the_addresses_to_the_user_space_check_because_the_kernel_inverts_them()
+    {
+        var which = new BackendFlows(IPAddress.Parse("64:ff9b::198.19.254.1"), FlowProtocols.Udp)
+        {
+            Vip = IPAddress.Parse("64:ff9b::198.19.253.53"), VipPort = 53,
+        };
+        var w = new NetlinkMessageWriter();
+        CtnlCodec.WriteFilter(w, Ctnl.MsgGet, Nl.NLM_F_REQUEST | Nl.NLM_F_DUMP, 1, which, Ctnl.IPPROTO_UDP);
+        var (orig, reply) = FilterFlags(w.Written);
+        Assert.Equal(Ctnl.FilterProtoNum | Ctnl.FilterDstPort, orig);
+        Assert.Equal(Ctnl.FilterProtoNum, reply);
+        Assert.Equal(Nl.AF_INET6, w.Written[Nl.HeaderSize]);
+    }
+
+    [Fact]
     public void BackendFlows_refuses_mixed_families_and_port_0_and_prints_one_line()
     {
         var backend = IPAddress.Parse("198.19.254.1");
