@@ -220,6 +220,14 @@ public sealed class OverlayService
             Naming.CheckEndpoint("alias", a);
         }
         if (req.Service is not null) Naming.CheckEndpoint("service name", req.Service);
+        HealthCheckSpec? health = null;
+        if (req.Health is not null)
+        {
+            try { health = HealthCheckSpec.Parse(req.Health, req.HealthIntervalSeconds); }
+            catch (FormatException e) { throw new OverlayException(OverlayErrorKind.Invalid, e.Message); }
+        }
+        else if (req.HealthIntervalSeconds is not null)
+            throw new OverlayException(OverlayErrorKind.Invalid, "--health-interval needs --health");
         var ifname = req.Ifname ?? "eth0";
         Naming.CheckInterface(ifname);
         IPAddress? requested = null;
@@ -262,7 +270,7 @@ public sealed class OverlayService
             try
             {
                 // The place first: the index joins it to the record as soon as the catalog has it.
-                _places.Set(ep.Id, new EndpointPlace(ep.Netns, ep.Ifname));
+                _places.Set(ep.Id, new EndpointPlace(ep.Netns, ep.Ifname) { Health = health });
                 _catalog.Put(Tables.Endpoints, ep.Id, RecordCodec.Encode(ep, _options.EndpointFormat()));
                 _persist();
             }
@@ -426,6 +434,31 @@ public sealed class OverlayService
     /// where the stored value is in another one: a member that reads only 1.x joined (a rollback, or an old node
     /// came back), so it must get 1.0 values to see them. O(local endpoints).</summary>
     /// <returns>How many records were rewritten.</returns>
+    /// <summary>The health check of a local endpoint, from its place; null for none.</summary>
+    public HealthCheckSpec? HealthCheckOf(string id) => _places.Get(id)?.Health;
+
+    /// <summary>
+    /// Sets or clears Unhealthy on a local endpoint's record: one catalog write, which gossip carries to every peer.
+    /// Starts from the stored record, so a flag another writer set meanwhile (drain) is kept. Returns false when the
+    /// endpoint is no longer this node's (detached, or replaced by a new attach), so the caller stops checking it.
+    /// </summary>
+    public async Task<bool> SetUnhealthyAsync(string id, string netnsPath, string network, bool unhealthy, CancellationToken ct)
+    {
+        await _lock.WaitAsync(ct);
+        try
+        {
+            if (FindLocal(netnsPath, network) is not { } local || local.Id != id) return false;
+            if (_catalog.Get(Tables.Endpoints, id) is not { Tombstone: false } stored) return false;
+            var current = RecordCodec.DecodeEndpoint(stored.Value.Span, id);
+            if (current.Unhealthy == unhealthy) return true;
+            var updated = current with { Netns = local.Netns, Ifname = local.Ifname, Unhealthy = unhealthy };
+            _catalog.Put(Tables.Endpoints, id, RecordCodec.Encode(updated, _options.EndpointFormat()));
+            _log.LogInformation("endpoint {Endpoint} ({Address}) on {Network} is {State}", local.Name, local.Address, network, unhealthy ? "unhealthy" : "healthy again");
+            return true;
+        }
+        finally { _lock.Release(); }
+    }
+
     public async Task<int> RewriteLocalEndpointsAsync(CancellationToken ct)
     {
         await _lock.WaitAsync(ct);

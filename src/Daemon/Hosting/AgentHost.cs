@@ -214,6 +214,7 @@ public static class AgentHost
         services.AddSingleton(sp => new DiscoveryMeters(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.AddSingleton(sp => sp.GetRequiredService<DiscoveryMeters>().Agent(sp.GetRequiredService<Catalog>()));
         services.AddSingleton(sp => sp.GetRequiredService<DiscoveryMeters>().Dns());
+        services.AddSingleton(sp => new Health.HealthMetrics(sp.GetRequiredService<DiscoveryMeters>().Meters));
         services.AddSingleton(sp => new DnsService(sp.GetRequiredService<Catalog>(), o.ToResolverOptions(faults.Point), sp.GetRequiredService<ILoggerFactory>(),
             sp.GetRequiredService<DnsMetrics>()));
         services.AddSingleton(sp => new AttachFlow(sp.GetRequiredService<OverlayService>(), sp.GetRequiredService<DnsService>(),
@@ -239,6 +240,8 @@ public static class AgentHost
             sp.GetRequiredService<GossipAgent>(), sp.GetRequiredService<EndpointFormatSource>(), sp.GetRequiredService<OverlayService>(),
             sp.GetRequiredService<AgentMetrics>(), faults, o, Log(sp)));
         AddLoop(services, "own-endpoints", sp => AgentLoops.OwnEndpoints(sp.GetRequiredService<OverlayService>(), sp.GetRequiredService<GossipAgent>(), faults, o, Log(sp)));
+        AddLoop(services, "health-checks", sp => AgentLoops.HealthChecks(sp.GetRequiredService<OverlayService>(), sp.GetRequiredService<AttachFlow>(),
+            sp.GetRequiredService<Health.HealthMetrics>(), sp.GetRequiredService<ILoggerFactory>()));
         AddLoop(services, "block-releaser", sp => AgentLoops.BlockReleaser(sp.GetRequiredService<OverlayService>(), faults, o, Log(sp)));
         services.AddHostedService(sp => new ConfigReloader(sp.GetRequiredService<IConfiguration>(), configFile, logLevel,
             sp.GetRequiredService<DnsService>(), faults, sp.GetRequiredService<ILogger<ConfigReloader>>()));
