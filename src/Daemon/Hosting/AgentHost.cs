@@ -219,6 +219,14 @@ public static class AgentHost
             sp.GetRequiredService<DnsMetrics>()));
         services.AddSingleton(sp => new AttachFlow(sp.GetRequiredService<OverlayService>(), sp.GetRequiredService<DnsService>(),
             sp.GetRequiredService<ILogger<AttachFlow>>(), faults.Point));
+        services.AddSingleton(sp =>
+        {
+            var overlay = sp.GetRequiredService<OverlayService>();
+            return new Overlay.Services.ServiceStore(sp.GetRequiredService<Catalog>(), overlay.Index, overlay.Claims,
+                sp.GetRequiredService<StateLog>().Flush, Random.Shared, sp.GetRequiredService<ILogger<Overlay.Services.ServiceStore>>());
+        });
+        services.AddSingleton(sp => new GracefulDetach(sp.GetRequiredService<OverlayService>(), sp.GetRequiredService<Overlay.Services.ServiceStore>(),
+            sp.GetRequiredService<AttachFlow>(), TimeProvider.System, sp.GetRequiredService<ILogger<GracefulDetach>>()));
 
         // ── hosted services, in start order ──
         services.AddHostedService<StateService>();
