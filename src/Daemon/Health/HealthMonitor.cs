@@ -37,6 +37,8 @@ public sealed class HealthMonitor : IDisposable
         public readonly HealthCheckSpec Spec = spec;
         // Starts from the gossiped state, so a restart does not flip a task that was unhealthy before it.
         public HealthThreshold Threshold = new(ep.Unhealthy);
+        // The verdict in the catalog: differs from Threshold's only until a write succeeds, so a failed write is retried.
+        public bool Published = ep.Unhealthy;
         public long DueAt;
         public bool Running;
     }
@@ -137,10 +139,15 @@ public sealed class HealthMonitor : IDisposable
             using (var socket = OpenSocket(c.Network))
                 ok = await HealthProbe.RunAsync(socket, c.Address, c.Spec, ct).ConfigureAwait(false);
             _metrics.Checked(ok);
-            bool? verdict;
-            lock (_gate) verdict = c.Threshold.Observe(ok);
-            if (verdict is { } unhealthy && !await _overlay.SetUnhealthyAsync(c.Id, c.Netns, c.Network, unhealthy, ct).ConfigureAwait(false))
-                Untrack(c.Id);
+            bool unhealthy;
+            lock (_gate)
+            {
+                c.Threshold.Observe(ok);
+                unhealthy = c.Threshold.Unhealthy;
+                if (unhealthy == c.Published) return;
+            }
+            if (!await _overlay.SetUnhealthyAsync(c.Id, c.Netns, c.Network, unhealthy, ct).ConfigureAwait(false)) { Untrack(c.Id); return; }
+            lock (_gate) c.Published = unhealthy;
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
