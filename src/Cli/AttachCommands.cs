@@ -16,11 +16,13 @@ public static class AttachCommands
         var service = new Option<string?>("--service") { Description = "Service name." };
         var ip = new Option<string?>("--ip") { Description = "Static IPv4 address." };
         var ifname = new Option<string?>("--ifname") { Description = "Interface name in the namespace (default eth0)." };
-        foreach (var o in new Option[] { netns, network, name, alias, service, ip, ifname }) cmd.Add(o);
+        var health = new Option<string?>("--health") { Description = "Health check run by this host's agent: tcp:PORT or http:PORT/PATH (2xx/3xx is healthy). Two failures in a row take the task out of DNS and the LB; one success brings it back." };
+        var healthInterval = new Option<int?>("--health-interval") { Description = "Seconds between health checks (default 5); each check times out after half of it." };
+        foreach (var o in new Option[] { netns, network, name, alias, service, ip, ifname, health, healthInterval }) cmd.Add(o);
         cmd.SetAction(pr => CommandTree.Call(pr, c =>
         {
             var request = new AttachRequest(pr.GetValue(netns)!, pr.GetValue(network)!, pr.GetValue(name)!, pr.GetValue(alias) ?? [],
-                pr.GetValue(service), pr.GetValue(ip), pr.GetValue(ifname));
+                pr.GetValue(service), pr.GetValue(ip), pr.GetValue(ifname), pr.GetValue(health), pr.GetValue(healthInterval));
             Output.Json(c.Post<EndpointView>("/v1/attach", request), ApiJsonContext.Default.EndpointView);
         }));
         return cmd;
@@ -31,9 +33,19 @@ public static class AttachCommands
         var cmd = new Command("detach", "Detach a namespace from a network.");
         var netns = new Option<string>("--netns") { Description = "Namespace name or path.", Required = true };
         var network = new Option<string>("--network") { Description = "Network name.", Required = true };
-        cmd.Add(netns); cmd.Add(network);
-        cmd.SetAction(pr => CommandTree.Call(pr, c =>
-            Output.Json(c.Post<EndpointView>("/v1/detach", new DetachRequest(pr.GetValue(netns)!, pr.GetValue(network)!)), ApiJsonContext.Default.EndpointView)));
+        var drain = new Option<bool>("--drain")
+        {
+            Description = "Graceful: if the endpoint's service has a drain grace period, drain it first and detach once the period is over (the command waits).",
+        };
+        cmd.Add(netns); cmd.Add(network); cmd.Add(drain);
+        cmd.SetAction(pr =>
+        {
+            // A graceful detach waits up to the longest drain grace period on purpose.
+            var graceful = pr.GetValue(drain);
+            TimeSpan? timeout = graceful ? TimeSpan.FromSeconds(ServiceCommand.MaxDrainGraceSeconds) + ApiClient.Timeout : null;
+            return CommandTree.Call(pr, timeout, c =>
+                Output.Json(c.Post<EndpointView>("/v1/detach", new DetachRequest(pr.GetValue(netns)!, pr.GetValue(network)!, graceful)), ApiJsonContext.Default.EndpointView));
+        });
         return cmd;
     }
 }

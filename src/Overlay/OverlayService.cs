@@ -23,6 +23,7 @@ public sealed class OverlayService
     private readonly VethReaper _reaper;
     private readonly AddressAllocator _ipam;
     private readonly NetworkClaims _networkClaims;
+    private readonly ClaimBoard _claims;
     private readonly TimeProvider _time;
     // Decoded overlay tables, kept by the catalog's feed: reads cost what they touch, not the cluster.
     private readonly CatalogIndex _index;
@@ -47,7 +48,7 @@ public sealed class OverlayService
         _places = places ?? new InMemoryEndpointPlaces();
         _index = new CatalogIndex(catalog, options.Node, _places, ReportBad);
         var view = new IndexIpamView(_index);
-        var claims = new ClaimBoard(catalog, view, time, options.ClaimSettle);
+        var claims = _claims = new ClaimBoard(catalog, view, time, options.ClaimSettle);
         _ipam = new AddressAllocator(catalog, view, claims, options, time, persist);
         _networkClaims = new NetworkClaims(claims, options);
     }
@@ -56,6 +57,9 @@ public sealed class OverlayService
     public CatalogIndex Index => _index;
 
     public OverlayKernel Kernel => _kernel;
+
+    /// <summary>The claims component over this node's index: IPAM, networks and services claim through it.</summary>
+    public ClaimBoard Claims => _claims;
 
     /// <summary>Veths of detached endpoints still waiting to be deleted.</summary>
     public int VethsPendingDeletion => _reaper.Pending;
@@ -220,6 +224,14 @@ public sealed class OverlayService
             Naming.CheckEndpoint("alias", a);
         }
         if (req.Service is not null) Naming.CheckEndpoint("service name", req.Service);
+        HealthCheckSpec? health = null;
+        if (req.Health is not null)
+        {
+            try { health = HealthCheckSpec.Parse(req.Health, req.HealthIntervalSeconds); }
+            catch (FormatException e) { throw new OverlayException(OverlayErrorKind.Invalid, e.Message); }
+        }
+        else if (req.HealthIntervalSeconds is not null)
+            throw new OverlayException(OverlayErrorKind.Invalid, "--health-interval needs --health");
         var ifname = req.Ifname ?? "eth0";
         Naming.CheckInterface(ifname);
         IPAddress? requested = null;
@@ -262,7 +274,7 @@ public sealed class OverlayService
             try
             {
                 // The place first: the index joins it to the record as soon as the catalog has it.
-                _places.Set(ep.Id, new EndpointPlace(ep.Netns, ep.Ifname));
+                _places.Set(ep.Id, new EndpointPlace(ep.Netns, ep.Ifname) { Health = health });
                 _catalog.Put(Tables.Endpoints, ep.Id, RecordCodec.Encode(ep, _options.EndpointFormat()));
                 _persist();
             }
@@ -297,6 +309,29 @@ public sealed class OverlayService
             if (hostEnd is not null) _reaper.Enqueue(ep.Network, hostEnd);
             _log.LogInformation("detached {Endpoint} in {Netns} from {Network}", ep.Name, path, ep.Network);
             return ep;
+        }
+        finally { _lock.Release(); }
+    }
+
+    /// <summary>
+    /// Marks this node's endpoint of <paramref name="netns"/> on <paramref name="network"/> draining (Disabled: DNS and
+    /// the LB send it no new connections, existing ones keep working) or ready again. The owner rewrites its record, so
+    /// every host sees the change by gossip. Idempotent: an endpoint already in that state is returned as it is.
+    /// </summary>
+    public async Task<EndpointRecord> SetDrainingAsync(string netns, string network, bool draining, CancellationToken ct)
+    {
+        var path = OverlayKernel.NormalizeNetnsPath(netns);
+        await _lock.WaitAsync(ct);
+        try
+        {
+            var ep = FindLocal(path, network)
+                ?? throw new OverlayException(OverlayErrorKind.NotFound, $"namespace {netns} is not attached to network {network}");
+            if (ep.Disabled == draining) return ep;
+            var updated = ep with { Disabled = draining };
+            _catalog.Put(Tables.Endpoints, ep.Id, RecordCodec.Encode(updated, _options.EndpointFormat()));
+            _persist();
+            _log.LogInformation("endpoint {Endpoint} in {Netns} on {Network} is {State}", ep.Name, path, network, draining ? "draining" : "ready again");
+            return updated;
         }
         finally { _lock.Release(); }
     }
@@ -426,6 +461,31 @@ public sealed class OverlayService
     /// where the stored value is in another one: a member that reads only 1.x joined (a rollback, or an old node
     /// came back), so it must get 1.0 values to see them. O(local endpoints).</summary>
     /// <returns>How many records were rewritten.</returns>
+    /// <summary>The health check of a local endpoint, from its place; null for none.</summary>
+    public HealthCheckSpec? HealthCheckOf(string id) => _places.Get(id)?.Health;
+
+    /// <summary>
+    /// Sets or clears Unhealthy on a local endpoint's record: one catalog write, which gossip carries to every peer.
+    /// Starts from the stored record, so a flag another writer set meanwhile (drain) is kept. Returns false when the
+    /// endpoint is no longer this node's (detached, or replaced by a new attach), so the caller stops checking it.
+    /// </summary>
+    public async Task<bool> SetUnhealthyAsync(string id, string netnsPath, string network, bool unhealthy, CancellationToken ct)
+    {
+        await _lock.WaitAsync(ct);
+        try
+        {
+            if (FindLocal(netnsPath, network) is not { } local || local.Id != id) return false;
+            if (_catalog.Get(Tables.Endpoints, id) is not { Tombstone: false } stored) return false;
+            var current = RecordCodec.DecodeEndpoint(stored.Value.Span, id);
+            if (current.Unhealthy == unhealthy) return true;
+            var updated = current with { Netns = local.Netns, Ifname = local.Ifname, Unhealthy = unhealthy };
+            _catalog.Put(Tables.Endpoints, id, RecordCodec.Encode(updated, _options.EndpointFormat()));
+            _log.LogInformation("endpoint {Endpoint} ({Address}) on {Network} is {State}", local.Name, local.Address, network, unhealthy ? "unhealthy" : "healthy again");
+            return true;
+        }
+        finally { _lock.Release(); }
+    }
+
     public async Task<int> RewriteLocalEndpointsAsync(CancellationToken ct)
     {
         await _lock.WaitAsync(ct);

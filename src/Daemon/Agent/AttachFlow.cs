@@ -17,6 +17,12 @@ public sealed class AttachFlow(OverlayService overlay, DnsService dns, ILogger<A
     /// <summary>A sandbox whose resolver could not be restored after a restart (for discovery_reconcile_errors_total).</summary>
     public event Action<string, Exception>? RestoreFailed;
 
+    /// <summary>An endpoint was attached (raised after the attach succeeded; the health monitor starts its check).</summary>
+    public event Action<EndpointRecord>? Attached;
+
+    /// <summary>An endpoint was detached (the health monitor stops its check).</summary>
+    public event Action<EndpointRecord>? Detached;
+
     // Attach and detach of one sandbox on two networks must not interleave their DNS updates.
     private readonly SemaphoreSlim _lock = new(1, 1);
 
@@ -48,6 +54,7 @@ public sealed class AttachFlow(OverlayService overlay, DnsService dns, ILogger<A
                 SyncSandbox(ep.Netns);
                 throw new OverlayException(OverlayErrorKind.Kernel, $"attach {req.Netns} to {req.Network}: embedded DNS setup failed: {ex.Message}", ex);
             }
+            Attached?.Invoke(ep);
             return ep;
         }
         finally { _lock.Release(); }
@@ -65,6 +72,7 @@ public sealed class AttachFlow(OverlayService overlay, DnsService dns, ILogger<A
                 // The endpoint is gone; a resolver left behind is reported, not turned into a failed detach that a retry cannot fix.
                 log.LogError("detach of {Netns} from {Network}: DNS clean-up failed: {Reason}", ep.Netns, ep.Network, ex.Message);
             }
+            Detached?.Invoke(ep);
             return ep;
         }
         finally { _lock.Release(); }

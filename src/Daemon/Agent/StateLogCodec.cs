@@ -67,6 +67,13 @@ public static class StateLogCodec
                 String(payload, p.Id);
                 String(payload, p.Place.Netns);
                 String(payload, p.Place.Ifname);
+                // Optional tail (absent in logs of earlier releases): the health check as its CLI form, then the interval (u32 LE).
+                if (p.Place.Health is { } health)
+                {
+                    String(payload, health.ToString());
+                    BinaryPrimitives.WriteUInt32LittleEndian(payload.GetSpan(4), (uint)health.IntervalSeconds);
+                    payload.Advance(4);
+                }
                 break;
             case StateRecord.PlaceRemoved r:
                 payload.Write([KindPlaceRemoved]);
@@ -123,11 +130,26 @@ public static class StateLogCodec
         {
             KindHeader => r.String() is { } node ? new StateRecord.Header(node) : null,
             KindEntry => DecodeEntry(ref r),
-            KindPlaceSet => r.String() is { } id && r.String() is { } netns && r.String() is { } ifname ? new StateRecord.PlaceSet(id, new EndpointPlace(netns, ifname)) : null,
+            KindPlaceSet => r.String() is { } id && r.String() is { } netns && r.String() is { } ifname ? DecodePlace(ref r, id, netns, ifname) : null,
             KindPlaceRemoved => r.String() is { } id2 ? new StateRecord.PlaceRemoved(id2) : null,
             _ => null,
         };
         return record is not null && r.AtEnd ? record : null;
+    }
+
+    private static StateRecord? DecodePlace(ref Reader r, string id, string netns, string ifname)
+    {
+        var place = new EndpointPlace(netns, ifname);
+        if (r.AtEnd) return new StateRecord.PlaceSet(id, place);
+        if (r.String() is not { } check || !r.Fixed(4, out var interval)) return null;
+        try
+        {
+            return new StateRecord.PlaceSet(id, place with { Health = HealthCheckSpec.Parse(check, (int)Math.Min(BinaryPrimitives.ReadUInt32LittleEndian(interval), int.MaxValue)) });
+        }
+        catch (FormatException)
+        {
+            return null; // unreadable, like any record that does not decode
+        }
     }
 
     private static StateRecord? DecodeEntry(ref Reader r)

@@ -142,8 +142,8 @@ public static class AgentHost
         {
             TombstoneLifetime = reapWindow,
             HideUnknownOwners = true,
-            // A network outlives the node that created it: other hosts' containers are on it.
-            SharedTable = t => t == Tables.Networks,
+            // A network or service outlives the node that created it: other hosts' containers are on it.
+            SharedTable = Tables.IsClusterOwned,
         }));
         services.AddSingleton(sp =>
         {
@@ -186,9 +186,9 @@ public static class AgentHost
             ReapWindow = reapWindow,
             // Checked often enough that nothing outlives the window by more than a tenth of it (at most a minute).
             ReapInterval = TimeSpan.FromSeconds(Math.Clamp(reapWindow.TotalSeconds / 10, 1, 60)),
-            // A network outlives the node that created it (other hosts' containers are on it). Our own endpoints
-            // coming back from peers are re-asserted as they are; the own-endpoints loop checks their veth.
-            KeepOnLeave = e => e.Table == Tables.Networks,
+            // A network or service outlives the node that created it (other hosts' containers are on it). Our own
+            // endpoints coming back from peers are re-asserted as they are; the own-endpoints loop checks their veth.
+            KeepOnLeave = e => Tables.IsClusterOwned(e.Table),
         }, TimeProvider.System, sp.GetRequiredService<ILogger<CatalogReplicator>>()));
         services.AddSingleton(sp =>
         {
@@ -214,10 +214,19 @@ public static class AgentHost
         services.AddSingleton(sp => new DiscoveryMeters(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.AddSingleton(sp => sp.GetRequiredService<DiscoveryMeters>().Agent(sp.GetRequiredService<Catalog>()));
         services.AddSingleton(sp => sp.GetRequiredService<DiscoveryMeters>().Dns());
+        services.AddSingleton(sp => new Health.HealthMetrics(sp.GetRequiredService<DiscoveryMeters>().Meters));
         services.AddSingleton(sp => new DnsService(sp.GetRequiredService<Catalog>(), o.ToResolverOptions(faults.Point), sp.GetRequiredService<ILoggerFactory>(),
             sp.GetRequiredService<DnsMetrics>()));
         services.AddSingleton(sp => new AttachFlow(sp.GetRequiredService<OverlayService>(), sp.GetRequiredService<DnsService>(),
             sp.GetRequiredService<ILogger<AttachFlow>>(), faults.Point));
+        services.AddSingleton(sp =>
+        {
+            var overlay = sp.GetRequiredService<OverlayService>();
+            return new Overlay.Services.ServiceStore(sp.GetRequiredService<Catalog>(), overlay.Index, overlay.Claims,
+                sp.GetRequiredService<StateLog>().Flush, Random.Shared, sp.GetRequiredService<ILogger<Overlay.Services.ServiceStore>>());
+        });
+        services.AddSingleton(sp => new GracefulDetach(sp.GetRequiredService<OverlayService>(), sp.GetRequiredService<Overlay.Services.ServiceStore>(),
+            sp.GetRequiredService<AttachFlow>(), TimeProvider.System, sp.GetRequiredService<ILogger<GracefulDetach>>()));
 
         // ── hosted services, in start order ──
         services.AddHostedService<StateService>();
@@ -239,6 +248,8 @@ public static class AgentHost
             sp.GetRequiredService<GossipAgent>(), sp.GetRequiredService<EndpointFormatSource>(), sp.GetRequiredService<OverlayService>(),
             sp.GetRequiredService<AgentMetrics>(), faults, o, Log(sp)));
         AddLoop(services, "own-endpoints", sp => AgentLoops.OwnEndpoints(sp.GetRequiredService<OverlayService>(), sp.GetRequiredService<GossipAgent>(), faults, o, Log(sp)));
+        AddLoop(services, "health-checks", sp => AgentLoops.HealthChecks(sp.GetRequiredService<OverlayService>(), sp.GetRequiredService<AttachFlow>(),
+            sp.GetRequiredService<Health.HealthMetrics>(), sp.GetRequiredService<ILoggerFactory>()));
         AddLoop(services, "block-releaser", sp => AgentLoops.BlockReleaser(sp.GetRequiredService<OverlayService>(), faults, o, Log(sp)));
         services.AddHostedService(sp => new ConfigReloader(sp.GetRequiredService<IConfiguration>(), configFile, logLevel,
             sp.GetRequiredService<DnsService>(), faults, sp.GetRequiredService<ILogger<ConfigReloader>>()));

@@ -21,6 +21,29 @@ public static class AgentLoops
         await peers.Completion.WaitAsync(run.Stopping);
     };
 
+    /// <summary>Health checks of local tasks: the checks of endpoints attached before this run (or a restart), then every
+    /// attach and detach as they happen.</summary>
+    public static Func<LoopRun, Task> HealthChecks(OverlayService overlay, AttachFlow attachments, Health.HealthMetrics metrics,
+        ILoggerFactory loggers) => async run =>
+    {
+        using var monitor = new Health.HealthMonitor(overlay, metrics, TimeProvider.System, loggers.CreateLogger<Health.HealthMonitor>());
+        void OnAttached(EndpointRecord ep) { if (overlay.HealthCheckOf(ep.Id) is { } spec) monitor.Track(ep, spec); }
+        void OnDetached(EndpointRecord ep) => monitor.Untrack(ep.Id);
+        attachments.Attached += OnAttached;
+        attachments.Detached += OnDetached;
+        try
+        {
+            monitor.TrackLocal();
+            run.Started();
+            await monitor.RunAsync(run.Stopping);
+        }
+        finally
+        {
+            attachments.Attached -= OnAttached;
+            attachments.Detached -= OnDetached;
+        }
+    };
+
     /// <summary>Remote changes do not pass through the API: save the catalog's view and the live peers now and then.</summary>
     public static Func<LoopRun, Task> StateSaver(StateLog state, MembersFile members, GossipAgent gossip, EndpointFormatSource formats,
         OverlayService overlay, AgentMetrics metrics, Faults faults, AgentOptions o, ILogger log) => async run =>

@@ -11,9 +11,15 @@ public static class NameTableBuilder
     /// <c>_port._proto.S</c>; and PTR names for every address. Names that cannot be encoded are skipped and reported.
     /// </summary>
     public static NameTable Build(IEnumerable<EndpointRecord> endpoints, string clusterDomain, long version, Action<EndpointRecord, string>? skipped = null)
+        => Build(endpoints, [], clusterDomain, version, skipped);
+
+    /// <summary>As above, with service specs: see <see cref="ServiceNames"/> for what a spec changes.</summary>
+    public static NameTable Build(IEnumerable<EndpointRecord> endpoints, IEnumerable<ServiceSpec> services, string clusterDomain, long version,
+        Action<EndpointRecord, string>? skipped = null)
     {
         var index = new NameIndex(clusterDomain, skipped);
         foreach (var ep in endpoints) index.Add(ep);
+        foreach (var spec in services) index.SetService(spec);
         return index.Publish(version);
     }
 }

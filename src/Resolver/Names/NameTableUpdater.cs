@@ -13,6 +13,7 @@ public sealed class NameTableUpdater : IDisposable
     private readonly ILogger _log;
     private readonly DnsMetrics _metrics;
     private readonly Dictionary<string, EndpointRecord> _endpoints = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _services = new(StringComparer.Ordinal);
     private readonly NameIndex _index;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
@@ -32,6 +33,7 @@ public sealed class NameTableUpdater : IDisposable
         _index = new NameIndex(clusterDomain,
             (ep, name) => _log.LogWarning("Endpoint {Endpoint} on {Network}: '{Name}' is not a valid DNS name; skipped", ep.ShortId, ep.Network, name));
         foreach (var entry in watch.Snapshot.Table(Tables.Endpoints)) Upsert(entry);
+        foreach (var entry in watch.Snapshot.Table(Tables.Services)) UpsertService(entry);
         Publish(watch.Snapshot.Version);
         _loop = Task.Run(RunAsync);
     }
@@ -71,10 +73,18 @@ public sealed class NameTableUpdater : IDisposable
                 while (reader.TryRead(out var change))
                 {
                     version = change.Version;
-                    if (change.Current.Table != Tables.Endpoints) continue;
+                    if (change.Current.Table == Tables.Endpoints)
+                    {
+                        if (change.Live) Upsert(change.Current);
+                        else Remove(change.Current.Key);
+                    }
+                    else if (change.Current.Table == Tables.Services)
+                    {
+                        if (change.Live) UpsertService(change.Current);
+                        else RemoveService(change.Current.Key);
+                    }
+                    else continue;
                     endpointsChanged = true;
-                    if (change.Live) Upsert(change.Current);
-                    else Remove(change.Current.Key);
                 }
                 if (endpointsChanged) Publish(version);
                 else SetApplied(version);
@@ -108,6 +118,36 @@ public sealed class NameTableUpdater : IDisposable
         }
         _endpoints[entry.Key] = record;
         _index.Add(record);
+    }
+
+    private void UpsertService(CatalogEntry entry)
+    {
+        ServiceSpec spec;
+        try
+        {
+            spec = RecordCodec.DecodeService(entry.Value.Span);
+        }
+        catch (RecordFormatException e)
+        {
+            _metrics.Dropped("bad_service_record");
+            _log.LogWarning("Service {Service} from {Node} has an undecodable record; its name answers its tasks: {Error}", entry.Key, entry.Owner, e.Message);
+            RemoveService(entry.Key);
+            return;
+        }
+        if (spec.Name != entry.Key)
+        {
+            _metrics.Dropped("bad_service_record");
+            _log.LogWarning("Service record under key {Key} names {Service}; ignored", entry.Key, spec.Name);
+            RemoveService(entry.Key);
+            return;
+        }
+        _services.Add(entry.Key);
+        _index.SetService(spec);
+    }
+
+    private void RemoveService(string key)
+    {
+        if (_services.Remove(key)) _index.RemoveService(key);
     }
 
     private void Remove(string key)
