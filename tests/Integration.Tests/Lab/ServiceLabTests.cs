@@ -83,5 +83,12 @@ public sealed class ServiceLabTests
         Assert.Contains("8080/tcp", loser.Err);
         foreach (var h in new[] { 1, 2 })
             Until(() => Services(lab, h).Count(s => s.GetProperty("name").GetString()!.StartsWith('p')) == 1, $"one p service on h{h}");
+
+        // Services belong to the cluster: those h1 created outlive its graceful leave (which deletes what it owns alone).
+        lab.CliJson(1, "leave");
+        Until(() => lab.CliJson(2, "members", "--json").EnumerateArray()
+            .Any(m => m.GetProperty("name").GetString() == "h1" && m.GetProperty("status").GetString() == "left"), "h1 shown as left on h2");
+        Assert.Equal(7, Services(lab, 2).Length);
+        Assert.Equal(["s0h1", "s1h1", "s2h1"], Services(lab, 2).Select(s => s.GetProperty("name").GetString()!).Where(n => n.EndsWith("h1")).Order());
     }
 }
