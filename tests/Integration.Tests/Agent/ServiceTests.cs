@@ -74,8 +74,10 @@ public sealed class ServiceTests(ServiceAgentFixture fixture) : IClassFixture<Se
         Assert.Equal("dnsrr", _a.CliJson("service", "update", "web", "--mode", "dnsrr").GetProperty("mode").GetString());
         Assert.Equal(JsonValueKind.Undefined, _a.CliJson("service", "inspect", "web").GetProperty("networks")[0].TryGetProperty("vip", out var v) ? v.ValueKind : JsonValueKind.Undefined);
 
+        Assert.Equal("network sb is used by service(s) web; update or remove them first", Fails("network", "rm", "sb"));
         Assert.Equal("web\n", _a.Cli("service", "rm", "web").Out);
         Assert.DoesNotContain("web", ServiceNames());
+        Assert.Equal("sb\n", _a.Cli("network", "rm", "sb").Out);
     }
 
     [Fact]
@@ -159,9 +161,9 @@ public sealed class ServiceTests(ServiceAgentFixture fixture) : IClassFixture<Se
         _a.CliJson("attach", "--netns", ns, "--network", "sh", "--name", "drained", "--service", "dr");
         string State() => Assert.Single(Backends(_a.CliJson("service", "inspect", "dr"))).GetProperty("state").GetString()!;
         Assert.Equal("ready", State());
-        _a.CliJson("drain", "--netns", ns, "--network", "sh");
+        Assert.Equal("draining", _a.CliJson("drain", "--netns", ns, "--network", "sh").GetProperty("state").GetString());
         Assert.Equal("draining", State());
-        _a.CliJson("drain", "--netns", ns, "--network", "sh");
+        Assert.Equal("draining", _a.CliJson("drain", "--netns", ns, "--network", "sh").GetProperty("state").GetString());
         Assert.Equal("draining", State());
         Assert.Equal("0/1", _a.Cli("service", "ls").Out.Split('\n').Single(l => l.StartsWith("dr ")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[^1]);
         _a.CliJson("drain", "--netns", ns, "--network", "sh", "--undo");
