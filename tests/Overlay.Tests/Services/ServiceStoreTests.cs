@@ -229,6 +229,17 @@ public sealed class ServiceStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Claims_left_by_a_crashed_run_are_released_at_start_and_free_their_vip()
+    {
+        _a.Board.Claim(ClaimKinds.Vip, "front", "198.19.9.254");
+        _a.Board.Claim(ClaimKinds.Port, ClaimKinds.Cluster, "tcp/8080");
+        _a.Board.Claim(ClaimKinds.Block, "front", "198.19.9.0/26"); // IPAM's: not the store's to release
+        Assert.Equal(2, _a.Store.ReleaseLeftoverClaims());
+        Assert.Equal(ClaimKinds.Block, Assert.Single(_a.Live(Tables.Claims)).Key.Split('/')[0]);
+        Assert.Equal("198.19.9.254", (await Create(Req("web", "front"))).Networks[0].Vip!.ToString());
+    }
+
+    [Fact]
     public void Vip_allocator_goes_down_from_the_top_skipping_gateway_and_taken()
     {
         var topGateway = Tiny with { Gateway = IPAddress.Parse("198.19.11.6") };
