@@ -222,8 +222,11 @@ public static class AgentHost
         services.AddSingleton(sp =>
         {
             var overlay = sp.GetRequiredService<OverlayService>();
-            return new Overlay.Services.ServiceStore(sp.GetRequiredService<Catalog>(), overlay.Index, overlay.Claims,
+            var store = new Overlay.Services.ServiceStore(sp.GetRequiredService<Catalog>(), overlay.Index, overlay.Claims,
                 sp.GetRequiredService<StateLog>().Flush, Random.Shared, sp.GetRequiredService<ILogger<Overlay.Services.ServiceStore>>());
+            // Created when the API is mapped, before it serves: no create or update can be in flight.
+            store.ReleaseLeftoverClaims();
+            return store;
         });
         services.AddSingleton(sp => new GracefulDetach(sp.GetRequiredService<OverlayService>(), sp.GetRequiredService<Overlay.Services.ServiceStore>(),
             sp.GetRequiredService<AttachFlow>(), TimeProvider.System, sp.GetRequiredService<ILogger<GracefulDetach>>()));

@@ -67,6 +67,27 @@ public sealed class ServiceStore(Catalog catalog, CatalogIndex index, ClaimBoard
         finally { _lock.Release(); }
     }
 
+    /// <summary>Releases this node's service claims (VIPs, ports, names) that no operation holds: left by a run that
+    /// crashed in the middle of a create or update. Until released, a leftover VIP claim would keep its address from
+    /// every container and service. Call once at start, before the API serves; returns how many were released.</summary>
+    public int ReleaseLeftoverClaims()
+    {
+        if (!_lock.Wait(0)) return 0;
+        try
+        {
+            var leftovers = index.ResourceClaimsBy(board.Node)
+                .Where(h => h.Claim.Kind is ClaimKinds.Vip or ClaimKinds.Port or ClaimKinds.ServiceName).ToList();
+            foreach (var h in leftovers) board.Release(h.Claim);
+            if (leftovers.Count > 0)
+            {
+                SaveQuietly();
+                log.LogInformation("released {Count} service claims left by an earlier run", leftovers.Count);
+            }
+            return leftovers.Count;
+        }
+        finally { _lock.Release(); }
+    }
+
     public async Task RemoveAsync(string name, CancellationToken ct)
     {
         await _lock.WaitAsync(ct);
