@@ -210,25 +210,42 @@ public sealed class SandboxTables : IDisposable
         return done;
     }
 
-    // Outside _gate. Replaces the table: rules and the first chunk in one transaction, the rest in more.
+    // Outside _gate. Replaces the table: the rules (and, for a small table, its elements) in one transaction; a big
+    // table's elements follow through the element writer, ElementsPerTransaction per transaction, slots before tiers
+    // before VIPs so a VIP only starts matching once its slots are there. Encoding elements ourselves is several
+    // times faster than nft parsing them (10k x 10: 3.6 s as text under load).
     private void Load(NetNs ns, Sandbox sandbox, List<LbElement> elements)
     {
-        var chunks = SandboxRuleset.ElementChunks(elements).ToList();
         lock (sandbox.Kernel)
         {
             try
             {
-                Nftables.Apply(ns, SandboxRuleset.Skeleton(sandbox.Rules) + (chunks.Count > 0 ? chunks[0] : ""));
-                for (var i = 1; i < chunks.Count; i++) Nftables.Apply(ns, chunks[i]);
+                var small = elements.Count <= SandboxRuleset.ElementsPerTransaction;
+                Nftables.Apply(ns, SandboxRuleset.Skeleton(sandbox.Rules) + (small ? string.Concat(SandboxRuleset.ElementChunks(elements)) : ""));
                 sandbox.Writer ??= NftElementWriter.Open(ns);
+                if (small) return;
+                elements.Sort(static (a, b) => LoadOrder(a).CompareTo(LoadOrder(b)));
+                var batch = new NftElementBatch();
+                Span<byte> key = stackalloc byte[16];
+                Span<byte> data = stackalloc byte[8];
+                foreach (var e in elements)
+                {
+                    batch.Add(e.SetName, key[..e.WriteKey(key)], data[..e.WriteData(data)]);
+                    if (batch.Count < SandboxRuleset.ElementsPerTransaction) continue;
+                    sandbox.Writer.Commit(SandboxRuleset.TableName, batch);
+                    batch.Clear();
+                }
+                sandbox.Writer.Commit(SandboxRuleset.TableName, batch);
             }
-            catch (Exception e) when (e is NftException or NamespaceException or IOException)
+            catch (Exception e) when (e is NftException or NamespaceException or IOException or TimeoutException)
             {
                 _metrics.ApplyFailed();
                 throw new SandboxTableException($"LB table for sandbox {sandbox.Key} ({ns}): {(e is NftException n ? n.NftMessage : e.Message)}", e);
             }
         }
     }
+
+    private static int LoadOrder(LbElement e) => e.Set switch { LbSet.Backend => 0, LbSet.Affinity => 1, LbSet.Tier => 2, _ => 3 };
 
     // After a load from `snapshot`: applies what changed meanwhile, and lets deltas reach the sandbox again.
     private void CatchUp(Sandbox sandbox, List<LbElement> snapshot)

@@ -60,7 +60,7 @@ public sealed class SandboxTableTests
         var unknownPort = await Assert.ThrowsAsync<SocketException>(() => lab.Connect(lab.Vip(), 9999));
         Assert.Contains(unknownPort.SocketErrorCode, refused);
         var udp = await Assert.ThrowsAsync<SocketException>(() => lab.UdpAsk(lab.Vip(201)));
-        Assert.Equal(SocketError.ConnectionRefused, udp.SocketErrorCode);
+        Assert.Contains(udp.SocketErrorCode, refused);
         Assert.True(started.Elapsed < TimeSpan.FromSeconds(1), $"refusals took {started.Elapsed}: black-holed, not rejected");
     }
 
