@@ -142,8 +142,8 @@ public static class AgentHost
         {
             TombstoneLifetime = reapWindow,
             HideUnknownOwners = true,
-            // A network outlives the node that created it: other hosts' containers are on it.
-            SharedTable = t => t == Tables.Networks,
+            // A network or service outlives the node that created it: other hosts' containers are on it.
+            SharedTable = Tables.IsClusterOwned,
         }));
         services.AddSingleton(sp =>
         {
@@ -186,9 +186,9 @@ public static class AgentHost
             ReapWindow = reapWindow,
             // Checked often enough that nothing outlives the window by more than a tenth of it (at most a minute).
             ReapInterval = TimeSpan.FromSeconds(Math.Clamp(reapWindow.TotalSeconds / 10, 1, 60)),
-            // A network outlives the node that created it (other hosts' containers are on it). Our own endpoints
-            // coming back from peers are re-asserted as they are; the own-endpoints loop checks their veth.
-            KeepOnLeave = e => e.Table == Tables.Networks,
+            // A network or service outlives the node that created it (other hosts' containers are on it). Our own
+            // endpoints coming back from peers are re-asserted as they are; the own-endpoints loop checks their veth.
+            KeepOnLeave = e => Tables.IsClusterOwned(e.Table),
         }, TimeProvider.System, sp.GetRequiredService<ILogger<CatalogReplicator>>()));
         services.AddSingleton(sp =>
         {
@@ -218,6 +218,14 @@ public static class AgentHost
             sp.GetRequiredService<DnsMetrics>()));
         services.AddSingleton(sp => new AttachFlow(sp.GetRequiredService<OverlayService>(), sp.GetRequiredService<DnsService>(),
             sp.GetRequiredService<ILogger<AttachFlow>>(), faults.Point));
+        services.AddSingleton(sp =>
+        {
+            var overlay = sp.GetRequiredService<OverlayService>();
+            return new Overlay.Services.ServiceStore(sp.GetRequiredService<Catalog>(), overlay.Index, overlay.Claims,
+                sp.GetRequiredService<StateLog>().Flush, Random.Shared, sp.GetRequiredService<ILogger<Overlay.Services.ServiceStore>>());
+        });
+        services.AddSingleton(sp => new GracefulDetach(sp.GetRequiredService<OverlayService>(), sp.GetRequiredService<Overlay.Services.ServiceStore>(),
+            sp.GetRequiredService<AttachFlow>(), TimeProvider.System, sp.GetRequiredService<ILogger<GracefulDetach>>()));
 
         // ── hosted services, in start order ──
         services.AddHostedService<StateService>();
