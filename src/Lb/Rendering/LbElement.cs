@@ -39,8 +39,7 @@ public readonly record struct LbElement(LbSet Set, string SetName, VipPort Port,
 
     public static LbElement SlotOf(VipPort port, int slot, IPAddress backend) => new(LbSet.Backend, BackendsMap, port, slot, backend);
 
-    /// <summary>The element without its data: what identifies it in its set.</summary>
-    public LbElement Key => this with { Backend = null };
+    public override string ToString() => $"{SetName} {{ {ToNft()} }}";
 
     /// <summary>The key in the kernel's register layout (each field padded to 4 bytes; address and port in network
     /// order; the slot, a numgen/jhash result, in host order). Returns the length written into <paramref name="into"/> (≥ 16 bytes).</summary>

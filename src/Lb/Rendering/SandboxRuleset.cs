@@ -37,6 +37,7 @@ public static class SandboxRuleset
         ArgumentNullException.ThrowIfNull(rules);
         var t = TableName;
         var b = new StringBuilder(8 * 1024);
+        b.Append(rules.Preamble);
         b.Append("table ip ").Append(t).Append('\n');
         b.Append("delete table ip ").Append(t).Append('\n');
         b.Append("table ip ").Append(t).Append(" {\n");

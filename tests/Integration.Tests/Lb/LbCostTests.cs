@@ -88,11 +88,11 @@ public sealed class LbCostTests(ITestOutputHelper output)
         var elements = tables.DesiredOf("net").Count;
         var (p50, p99) = OneChange(tables, services, 200);
         // The changes reached the kernel: one more, checked with the nft CLI.
-        var (spec, eps) = Service(5);
-        eps[3] = Endpoint(5, 3, generation: 999);
-        tables.SetService("net", spec.Name, ServiceElements.For(spec, "net", eps));
+        var (probe, probeEps) = Service(5);
+        probeEps[3] = Endpoint(5, 3, generation: 999);
+        tables.SetService("net", probe.Name, ServiceElements.For(probe, "net", probeEps));
         var got = Nft(ns, $"get element ip {SandboxRuleset.TableName} backends {{ {Addr(6)} . tcp . 80 . 3 }}");
-        Assert.Contains(eps[3].Address + " . 80", got);
+        Assert.Contains(probeEps[3].Address + " . 80", got);
         output.WriteLine($"{services} services x 10 backends ({elements} elements): cold load {load.Elapsed.TotalMilliseconds:F0} ms " +
                          $"({(elements + SandboxRuleset.ElementsPerTransaction - 1) / SandboxRuleset.ElementsPerTransaction} transactions); " +
                          $"one backend change p50 {p50:F3} ms p99 {p99:F3} ms (200 changes)");
