@@ -104,8 +104,8 @@ public static class AgentLoops
         }
     };
 
-    /// <summary>Sandboxes whose last change failed are reloaded within a second; every table is reloaded on a slow
-    /// timer (kube-proxy's periodic full sync), in case something else changed it. Never reads the kernel table.</summary>
+    /// <summary>Sandboxes whose last change failed are reloaded within a second; every table's elements are re-asserted
+    /// on a slow timer (kube-proxy's periodic full sync), in case something else changed it. Never reads the kernel table.</summary>
     public static Func<LoopRun, Task> LbResync(Lb.Sandboxes.SandboxTables tables, TimeSpan fullEvery, ILogger log) => async run =>
     {
         run.Started();
@@ -120,7 +120,8 @@ public static class AgentLoops
             }
             if (System.Diagnostics.Stopwatch.GetElapsedTime(lastFull) < fullEvery) continue;
             lastFull = System.Diagnostics.Stopwatch.GetTimestamp();
-            tables.ResyncAll();
+            var checkedCount = tables.ResyncAll();
+            log.LogDebug("LB: periodic check re-asserted {Count} sandbox tables", checkedCount);
         }
     };
 }

@@ -167,8 +167,49 @@ public sealed class SandboxTables : IDisposable
     /// <summary>Reloads every sandbox marked after a failed change. Returns how many were reloaded.</summary>
     public int ResyncDirty() => Resync(onlyDirty: true);
 
-    /// <summary>Reloads every sandbox's whole table (the slow periodic resync). Returns how many were reloaded.</summary>
-    public int ResyncAll() => Resync(onlyDirty: false);
+    /// <summary>
+    /// The slow periodic resync: re-adds every desired element to every sandbox's table (adding an element that is
+    /// there with the same data is a no-op for the kernel), so an element someone deleted comes back, with no window in
+    /// which a VIP is missing (a full reload deletes and recreates the table). A sandbox whose table is missing or
+    /// changed (the kernel refuses: ENOENT for a missing set, EBUSY for other data) is marked and fully reloaded by the
+    /// next <see cref="ResyncDirty"/>. Runs under the lock, so no change interleaves with it; elements that should
+    /// not be there are not found this way (that would need listing the table), only by a full reload.
+    /// Returns how many sandboxes were re-asserted.
+    /// </summary>
+    public int ResyncAll()
+    {
+        var done = 0;
+        lock (_gate)
+        {
+            var batch = new NftElementBatch();
+            Span<byte> key = stackalloc byte[16];
+            Span<byte> data = stackalloc byte[8];
+            foreach (var sandbox in _sandboxes.Values)
+            {
+                if (sandbox.Loading || sandbox.Dirty || sandbox.Writer is not { } writer) continue;
+                try
+                {
+                    batch.Clear();
+                    foreach (var e in DesiredOfLocked(sandbox.Networks))
+                    {
+                        batch.Add(e.SetName, key[..e.WriteKey(key)], data[..e.WriteData(data)]);
+                        if (batch.Count < SandboxRuleset.ElementsPerTransaction) continue;
+                        lock (sandbox.Kernel) writer.Commit(SandboxRuleset.TableName, batch);
+                        batch.Clear();
+                    }
+                    lock (sandbox.Kernel) writer.Commit(SandboxRuleset.TableName, batch);
+                    done++;
+                }
+                catch (Exception e) when (e is NftException or IOException or TimeoutException)
+                {
+                    sandbox.Dirty = true;
+                    _metrics.ApplyFailed();
+                    _log.LogWarning("LB periodic check of sandbox {Sandbox} found its table changed, full reload follows: {Error}", sandbox.Key, e.Message);
+                }
+            }
+        }
+        return done;
+    }
 
     private int Resync(bool onlyDirty)
     {

@@ -143,4 +143,23 @@ public sealed class SandboxTableTests
         var seen = await Spread(lab, lab.Vip(), 10);
         Assert.Equal(["b0"], seen.Keys);
     }
+
+    [Fact]
+    public async Task The_periodic_check_puts_back_an_element_someone_deleted_and_reloads_a_deleted_table()
+    {
+        using var lab = new LbNamespaces(2, NextSubnet());
+        lab.AttachClient();
+        var service = LbNamespaces.Service("web", lab.Vip());
+        lab.Program(service, lab.Backends.Select(b => b.Endpoint));
+        lab.Nft($"delete element ip {SandboxRuleset.TableName} vips {{ {lab.Vip()} }}");
+        Assert.DoesNotContain(lab.Vip().ToString(), lab.Nft($"list set ip {SandboxRuleset.TableName} vips"));
+        Assert.Equal(1, lab.Tables.ResyncAll());
+        Assert.Contains(lab.Vip().ToString(), lab.Nft($"list set ip {SandboxRuleset.TableName} vips"));
+        Assert.Contains("b", await lab.Connect(lab.Vip()));
+        // A deleted table cannot be re-asserted element by element: the sandbox is marked and fully reloaded.
+        lab.Nft($"delete table ip {SandboxRuleset.TableName}");
+        Assert.Equal(0, lab.Tables.ResyncAll());
+        Assert.Equal(1, lab.Tables.ResyncDirty());
+        Assert.Contains("b", await lab.Connect(lab.Vip()));
+    }
 }
