@@ -216,7 +216,13 @@ public static class AgentHost
         services.AddSingleton(sp => sp.GetRequiredService<DiscoveryMeters>().Dns());
         // The load balancer owns each sandbox's one nft table; the resolver's redirect goes into it (SandboxTableRedirect).
         services.AddSingleton(sp => new Lb.LbMetrics(sp.GetRequiredService<DiscoveryMeters>().Meters));
-        services.AddSingleton(sp => new Lb.Sandboxes.SandboxTables(sp.GetRequiredService<Lb.LbMetrics>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("Discovery.Lb")));
+        services.AddSingleton(sp =>
+        {
+            var metrics = sp.GetRequiredService<Lb.LbMetrics>();
+            var tables = new Lb.Sandboxes.SandboxTables(metrics, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Discovery.Lb"));
+            metrics.ConnectionsFrom(tables.Connections);
+            return tables;
+        });
         services.AddSingleton(sp => new Lb.Programming.LbProgrammer(sp.GetRequiredService<Lb.Sandboxes.SandboxTables>(), sp.GetRequiredService<Lb.LbMetrics>(),
             sp.GetService<Lb.Programming.IFlowCleanup>() ?? Lb.Programming.NoFlowCleanup.Instance, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Discovery.Lb")));
         services.AddSingleton(sp => new DnsService(sp.GetRequiredService<Catalog>(), o.ToResolverOptions(faults.Point), sp.GetRequiredService<ILoggerFactory>(),

@@ -15,6 +15,9 @@ public enum LbSet : byte
     Backend,
     /// <summary>An affinity class set (a10 .. a86400): VIP ports whose connections refresh the affinity map.</summary>
     Affinity,
+    /// <summary>set conns (with per-element counters): task address . proto . port, only in the task's own sandbox
+    /// (<see cref="Sandboxes.SandboxTables"/> filters): each element counts the new connections the task received.</summary>
+    Connections,
 }
 
 /// <summary>
@@ -29,13 +32,16 @@ public enum LbSet : byte
 /// <param name="Backend">The backend address, for <see cref="LbSet.Backend"/>; else null.</param>
 public readonly record struct LbElement(LbSet Set, string SetName, VipPort Port, int Slot, IPAddress? Backend)
 {
-    public const string VipsSet = "vips", BackendsMap = "backends";
+    public const string VipsSet = "vips", BackendsMap = "backends", ConnectionsSet = "conns";
 
     public static LbElement Vip(IPAddress vip) => new(LbSet.Vips, VipsSet, new VipPort(vip, 0, 0), 0, null);
 
     public static LbElement TierOf(VipPort port, string tierName) => new(LbSet.Tier, tierName, port, 0, null);
 
     public static LbElement AffinityOf(VipPort port, string className) => new(LbSet.Affinity, className, port, 0, null);
+
+    /// <summary>The connection counter of a backend (its address in <see cref="VipPort.Vip"/>, with the VIP port's protocol and port).</summary>
+    public static LbElement ConnectionsOf(IPAddress backend, VipPort port) => new(LbSet.Connections, ConnectionsSet, port with { Vip = backend }, 0, null);
 
     public static LbElement SlotOf(VipPort port, int slot, IPAddress backend) => new(LbSet.Backend, BackendsMap, port, slot, backend);
 

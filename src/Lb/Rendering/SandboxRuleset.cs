@@ -15,6 +15,7 @@ namespace Discovery.Lb.Rendering;
 ///                      ip daddr . meta l4proto . th dport @rN  dnat to (VIP . proto . port . numgen random mod N) map @backends
 ///                      ip daddr . meta l4proto . th dport @cM  dnat to (VIP . proto . port . jhash ip saddr . th sport mod M seed 0) map @backends
 ///                      then reject: tcp reset, else icmp port unreachable (a VIP with no backend, or an unknown port)
+/// input (filter):      a new connection to one of this sandbox's own tasks bumps its counter in @conns
 /// postrouting (nat):   [redirect rules]; per affinity class: a DNATed connection to a VIP port in @aT refreshes @aff (timeout T)
 /// </code>
 /// DNAT is in the client's own namespace on the output hook, so the backend sees the client's own address.
@@ -46,6 +47,7 @@ public static class SandboxRuleset
             b.Append("  set ").Append(tier.Name).Append(" { type ipv4_addr . inet_proto . inet_service; }\n");
         foreach (var s in AffinityClasses.Seconds)
             b.Append("  set ").Append(AffinityClasses.SetName(s)).Append(" { type ipv4_addr . inet_proto . inet_service; }\n");
+        b.Append("  set ").Append(LbElement.ConnectionsSet).Append(" { type ipv4_addr . inet_proto . inet_service; counter; }\n");
         b.Append("  map ").Append(LbElement.BackendsMap).Append(" { typeof ip daddr . meta l4proto . th dport . numgen random mod 2 : ip daddr . th dport; }\n");
         b.Append("  map ").Append(AffinityMap).Append(" { typeof ip saddr . ip daddr . meta l4proto . th dport : ip daddr . th dport; flags dynamic,timeout; timeout 1d; }\n");
         b.Append("  chain output {\n    type nat hook output priority -100; policy accept;\n");
@@ -63,6 +65,9 @@ public static class SandboxRuleset
             b.Append(" map @").Append(LbElement.BackendsMap).Append('\n');
         }
         b.Append("    meta l4proto tcp reject with tcp reset\n    reject\n  }\n");
+        // Counts new connections to this sandbox's own tasks (whoever sent them): per host O(local tasks) elements.
+        b.Append("  chain input {\n    type filter hook input priority 0; policy accept;\n");
+        b.Append("    ct state new ip daddr . meta l4proto . th dport @").Append(LbElement.ConnectionsSet).Append("\n  }\n");
         b.Append("  chain postrouting {\n    type nat hook postrouting priority 100; policy accept;\n");
         foreach (var r in rules.Postrouting) b.Append("    ").Append(r).Append('\n');
         foreach (var s in AffinityClasses.Seconds)

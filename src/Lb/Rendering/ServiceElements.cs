@@ -40,6 +40,7 @@ public static class ServiceElements
             result.Add(LbElement.TierOf(port, tier.Name));
             if (affinity is { } a) result.Add(LbElement.AffinityOf(port, AffinityClasses.SetName(a)));
             for (var s = 0; s < slots.Length; s++) result.Add(LbElement.SlotOf(port, s, backends[slots[s]].Address));
+            foreach (var b in backends) result.Add(LbElement.ConnectionsOf(b.Address, port));
         }
         return result.ToImmutable();
     }

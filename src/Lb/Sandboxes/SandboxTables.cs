@@ -81,6 +81,57 @@ public sealed class SandboxTables : IDisposable
         }
     }
 
+    /// <summary>How long <see cref="Connections"/> reuses its last reading.</summary>
+    public static readonly TimeSpan ConnectionsCacheAge = TimeSpan.FromSeconds(15);
+
+    private (long At, IReadOnlyList<(string, string, long)> Values)? _connections;
+
+    /// <summary>
+    /// New connections per (service, backend "ip:port/proto"), summed over every local sandbox, from the per-element
+    /// counters of each table's conns set. For discovery_lb_backend_connections_total on scrape: one netlink dump per
+    /// sandbox of O(backends on its networks) elements, at most once per <see cref="ConnectionsCacheAge"/> (a scrape
+    /// within that age gets the cached values). Never on the change path. A reloaded table restarts its counters.
+    /// </summary>
+    public IReadOnlyList<(string Service, string Backend, long Connections)> Connections()
+    {
+        if (_connections is { } cached && Stopwatch.GetElapsedTime(cached.At) < ConnectionsCacheAge) return cached.Values;
+        List<Sandbox> sandboxes;
+        var owners = new Dictionary<VipPort, string>();
+        lock (_gate)
+        {
+            sandboxes = [.. _sandboxes.Values];
+            foreach (var services in _desired.Values)
+                foreach (var (service, elements) in services)
+                    foreach (var e in elements)
+                        if (e.Set == LbSet.Connections) owners[e.Port] = service;
+        }
+        var sums = new Dictionary<VipPort, long>();
+        foreach (var sandbox in sandboxes)
+        {
+            lock (sandbox.Kernel)
+            {
+                if (sandbox.Writer is not { } writer || sandbox.Loading) continue;
+                try
+                {
+                    writer.ReadCounters(SandboxRuleset.TableName, LbElement.ConnectionsSet, (key, packets) =>
+                    {
+                        if (key.Length < 12) return;
+                        var port = new VipPort(new IPAddress(key[..4]), key[4], System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(key[8..]));
+                        sums[port] = sums.GetValueOrDefault(port) + (long)packets;
+                    });
+                }
+                catch (Exception e) when (e is NftException or IOException or TimeoutException or ObjectDisposedException)
+                {
+                    _log.LogDebug("LB counters of sandbox {Sandbox} unreadable: {Error}", sandbox.Key, e.Message);
+                }
+            }
+        }
+        var values = sums.Where(kv => owners.ContainsKey(kv.Key))
+            .Select(kv => (owners[kv.Key], $"{kv.Key.Vip}:{kv.Key.Port}/{kv.Key.ProtocolName}", kv.Value)).ToList();
+        _connections = (Stopwatch.GetTimestamp(), values);
+        return values;
+    }
+
     /// <summary>The desired elements of a network now (a copy; for tests and resync).</summary>
     public IReadOnlyCollection<LbElement> DesiredOf(string network)
     {
@@ -121,7 +172,7 @@ public sealed class SandboxTables : IDisposable
                 set.Add(sandbox);
             }
             sandbox.Loading = true;
-            snapshot = DesiredOfLocked(networks);
+            snapshot = DesiredOfLocked(networks, sandbox);
         }
         try
         {
@@ -190,7 +241,7 @@ public sealed class SandboxTables : IDisposable
                 try
                 {
                     batch.Clear();
-                    foreach (var e in DesiredOfLocked(sandbox.Networks))
+                    foreach (var e in DesiredOfLocked(sandbox.Networks, sandbox))
                     {
                         batch.Add(e.SetName, key[..e.WriteKey(key)], data[..e.WriteData(data)]);
                         if (batch.Count < SandboxRuleset.ElementsPerTransaction) continue;
@@ -224,7 +275,7 @@ public sealed class SandboxTables : IDisposable
                 if (!_sandboxes.ContainsKey(sandbox.Key) || sandbox.Loading) continue;
                 sandbox.Loading = true;
                 sandbox.Dirty = false;
-                snapshot = DesiredOfLocked(sandbox.Networks);
+                snapshot = DesiredOfLocked(sandbox.Networks, sandbox);
             }
             try
             {
@@ -286,7 +337,7 @@ public sealed class SandboxTables : IDisposable
         }
     }
 
-    private static int LoadOrder(LbElement e) => e.Set switch { LbSet.Backend => 0, LbSet.Affinity => 1, LbSet.Tier => 2, _ => 3 };
+    private static int LoadOrder(LbElement e) => e.Set switch { LbSet.Backend => 0, LbSet.Affinity or LbSet.Connections => 1, LbSet.Tier => 2, _ => 3 };
 
     // After a load from `snapshot`: applies what changed meanwhile, and lets deltas reach the sandbox again.
     private void CatchUp(Sandbox sandbox, List<LbElement> snapshot)
@@ -295,7 +346,7 @@ public sealed class SandboxTables : IDisposable
         {
             sandbox.Loading = false;
             if (!_sandboxes.ContainsKey(sandbox.Key)) return;
-            var delta = ElementDelta.Between(snapshot, DesiredOfLocked(sandbox.Networks));
+            var delta = ElementDelta.Between(snapshot, DesiredOfLocked(sandbox.Networks, sandbox));
             if (!delta.IsEmpty) Commit(sandbox, delta);
         }
     }
@@ -324,8 +375,11 @@ public sealed class SandboxTables : IDisposable
         batch.Clear();
         Span<byte> key = stackalloc byte[16];
         Span<byte> data = stackalloc byte[8];
-        foreach (var e in delta.Deletes) batch.Delete(e.SetName, key[..e.WriteKey(key)]);
-        foreach (var e in delta.Adds) batch.Add(e.SetName, key[..e.WriteKey(key)], data[..e.WriteData(data)]);
+        foreach (var e in delta.Deletes)
+            if (Wants(sandbox, e)) batch.Delete(e.SetName, key[..e.WriteKey(key)]);
+        foreach (var e in delta.Adds)
+            if (Wants(sandbox, e)) batch.Add(e.SetName, key[..e.WriteKey(key)], data[..e.WriteData(data)]);
+        if (batch.Count == 0) return true;
         ForgetAffinityOfRemovedBackends(sandbox, delta, network, batch);
         try
         {
@@ -371,13 +425,24 @@ public sealed class SandboxTables : IDisposable
             }
     }
 
-    private List<LbElement> DesiredOfLocked(IEnumerable<string> networks)
+    private List<LbElement> DesiredOfLocked(IEnumerable<string> networks, Sandbox? sandbox = null)
     {
         var all = new List<LbElement>();
         foreach (var n in networks)
             if (_desired.TryGetValue(n, out var services))
-                foreach (var elements in services.Values) all.AddRange(elements);
+                foreach (var elements in services.Values)
+                    foreach (var e in elements)
+                        if (sandbox is null || Wants(sandbox, e)) all.Add(e);
         return all;
+    }
+
+    /// <summary>A task's connection counter lives only in the task's own sandbox; every other element everywhere.</summary>
+    private static bool Wants(Sandbox sandbox, LbElement e)
+    {
+        if (e.Set != LbSet.Connections) return true;
+        foreach (var a in sandbox.Addresses.Values)
+            if (a.Equals(e.Port.Vip)) return true;
+        return false;
     }
 
     private void ForgetLocked(Sandbox sandbox)

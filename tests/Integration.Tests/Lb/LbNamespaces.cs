@@ -71,6 +71,13 @@ internal sealed class LbNamespaces : IDisposable
     public void AttachClient() =>
         Tables.Attach(Client, "client", ["net"], new Dictionary<string, IPAddress> { ["net"] = ClientAddress }, SandboxRules.None);
 
+    /// <summary>The backends' own sandbox tables (where their new-connection counters live).</summary>
+    public void AttachBackends()
+    {
+        foreach (var b in Backends)
+            Tables.Attach(b.Ns, b.Name, ["net"], new Dictionary<string, IPAddress> { ["net"] = b.Address }, SandboxRules.None);
+    }
+
     public int Program(ServiceSpec service, IEnumerable<EndpointRecord> endpoints) =>
         Tables.SetService("net", service.Name, ServiceElements.For(service, "net", endpoints));
 

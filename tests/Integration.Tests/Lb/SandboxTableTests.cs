@@ -29,17 +29,27 @@ public sealed class SandboxTableTests
     {
         using var lab = new LbNamespaces(3, NextSubnet());
         lab.AttachClient();
+        lab.AttachBackends();
         lab.Program(LbNamespaces.Service("web", lab.Vip()), lab.Backends.Select(b => b.Endpoint));
         var seen = new HashSet<string>();
+        var made = 0;
         await Eventually.Until(async () =>
         {
             var reply = await lab.Connect(lab.Vip());
+            made++;
             Assert.EndsWith(" " + lab.ClientAddress, reply);   // no SNAT: the backend sees the client itself
             seen.Add(reply.Split(' ')[0]);
             return seen.Count == 3;
         }, TimeSpan.FromSeconds(20), "all 3 backends reached through the VIP");
         var udp = await lab.UdpAsk(lab.Vip());
         Assert.EndsWith(" " + lab.ClientAddress, udp);
+        // Per-backend new-connection counters, read from each backend's own table (conns set).
+        var counts = lab.Tables.Connections();
+        Assert.Equal(6, counts.Count);   // 3 backends, each on tcp and on udp
+        Assert.All(counts, c => Assert.Equal("web", c.Service));
+        Assert.Equal(made, counts.Where(c => c.Backend.EndsWith("/tcp", StringComparison.Ordinal)).Sum(c => c.Connections));
+        Assert.Equal(1, counts.Where(c => c.Backend.EndsWith("/udp", StringComparison.Ordinal)).Sum(c => c.Connections));
+        Assert.All(counts.Where(c => c.Backend.EndsWith("/tcp", StringComparison.Ordinal)), c => Assert.True(c.Connections > 0, c.Backend));
     }
 
     [Fact]
