@@ -12,7 +12,7 @@ public sealed class SandboxRulesetTests
     {
         var text = SandboxRuleset.Skeleton(new SandboxRules(["ip daddr 127.0.0.11 udp dport 53 dnat to 127.0.0.11:5353"], ["ip saddr 127.0.0.11 udp sport 5353 snat to :53"], "table ip old\ndelete table ip old\n"));
         Assert.StartsWith("table ip old\ndelete table ip old\ntable ip discovery_sandbox\ndelete table ip discovery_sandbox\n", text);
-        Assert.Equal(["output", "vip", "postrouting"], System.Text.RegularExpressions.Regex.Matches(text, @"chain (\S+) \{").Select(m => m.Groups[1].Value));
+        Assert.Equal(["output", "vip", "input", "postrouting"], System.Text.RegularExpressions.Regex.Matches(text, @"chain (\S+) \{").Select(m => m.Groups[1].Value));
         var output = text[text.IndexOf("chain output", StringComparison.Ordinal)..];
         Assert.True(output.IndexOf("127.0.0.11", StringComparison.Ordinal) < output.IndexOf("jump vip", StringComparison.Ordinal));
         // One rule per tier, then the reject for everything a VIP does not balance.
