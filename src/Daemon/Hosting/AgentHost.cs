@@ -215,8 +215,19 @@ public static class AgentHost
         services.AddSingleton(sp => sp.GetRequiredService<DiscoveryMeters>().Agent(sp.GetRequiredService<Catalog>()));
         services.AddSingleton(sp => sp.GetRequiredService<DiscoveryMeters>().Dns());
         services.AddSingleton(sp => new Health.HealthMetrics(sp.GetRequiredService<DiscoveryMeters>().Meters));
+        // The load balancer owns each sandbox's one nft table; the resolver's redirect goes into it (SandboxTableRedirect).
+        services.AddSingleton(sp => new Lb.LbMetrics(sp.GetRequiredService<DiscoveryMeters>().Meters));
+        services.AddSingleton(sp =>
+        {
+            var metrics = sp.GetRequiredService<Lb.LbMetrics>();
+            var tables = new Lb.Sandboxes.SandboxTables(metrics, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Discovery.Lb"));
+            metrics.ConnectionsFrom(tables.Connections);
+            return tables;
+        });
+        services.AddSingleton(sp => new Lb.Programming.LbProgrammer(sp.GetRequiredService<Lb.Sandboxes.SandboxTables>(), sp.GetRequiredService<Lb.LbMetrics>(),
+            sp.GetService<Lb.Programming.IFlowCleanup>() ?? Lb.Programming.NoFlowCleanup.Instance, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Discovery.Lb")));
         services.AddSingleton(sp => new DnsService(sp.GetRequiredService<Catalog>(), o.ToResolverOptions(faults.Point), sp.GetRequiredService<ILoggerFactory>(),
-            sp.GetRequiredService<DnsMetrics>()));
+            sp.GetRequiredService<DnsMetrics>(), redirect: new SandboxTableRedirect(sp.GetRequiredService<Lb.Sandboxes.SandboxTables>(), sp.GetRequiredService<OverlayService>())));
         services.AddSingleton(sp => new AttachFlow(sp.GetRequiredService<OverlayService>(), sp.GetRequiredService<DnsService>(),
             sp.GetRequiredService<ILogger<AttachFlow>>(), faults.Point));
         services.AddSingleton(sp =>
@@ -245,6 +256,8 @@ public static class AgentHost
             var dns = sp.GetRequiredService<DnsService>();
             return run => dns.RunNameTableAsync(run.Started, run.Stopping);
         });
+        AddLoop(services, "lb-programmer", sp => AgentLoops.LbProgrammer(sp.GetRequiredService<Catalog>(), sp.GetRequiredService<Lb.Programming.LbProgrammer>()));
+        AddLoop(services, "lb-resync", sp => AgentLoops.LbResync(sp.GetRequiredService<Lb.Sandboxes.SandboxTables>(), TimeSpan.FromMinutes(10), Log(sp)));
         services.AddHostedService<SandboxDnsService>();
         services.AddHostedService<ApiSocketFile>();
         AddLoop(services, "state-saver", sp => AgentLoops.StateSaver(sp.GetRequiredService<StateLog>(), sp.GetRequiredService<MembersFile>(),
