@@ -19,7 +19,7 @@ internal sealed record BenchOptions
     public int FanoutCliReps { get; init; } = 3;
     public int LoadServices { get; init; } = 10_000;
     public int LoadReps { get; init; } = 3;
-    public int Rounds { get; init; } = 3;
+    public int Rounds { get; init; } = 5;
     public int Requests { get; init; } = 10_000;
     public int Concurrency { get; init; } = 50;
     public int RateServices { get; init; } = 10_000;    // the "big" table of part 4; the small one is 1,000

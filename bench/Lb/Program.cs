@@ -43,6 +43,7 @@ using var cancel = new CancellationTokenSource();
 using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; cancel.Cancel(); });
 using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; cancel.Cancel(); });
 var ct = cancel.Token;
+Tool.Cancellation = ct;
 using var scope = new RunScope();
 AppDomain.CurrentDomain.ProcessExit += (_, _) => scope.Dispose();
 
@@ -178,8 +179,8 @@ void LoadPart()
     if (kpBig is not null)
         Console.WriteLine($"   {kp.Name,-44} {set.Count,8:N0} {1,5} {kpBig.Total.TotalMilliseconds,10:F1} {kpBig.Longest.TotalMilliseconds,15:F1} {kpBig.Total.TotalMilliseconds / subject.MedianMs,10:F2}×");
     else
-        Console.WriteLine($"   kube-proxy's layout at {set.Count:N0}: not loaded (~175 s on this VM; --kp-10k loads it)");
-    foreach (var s in samples.DistinctBy(s => s.Writer)) Console.WriteLine($"   command ({s.Writer.Name}): {(s.Writer is NftCliWriter ? "nft -f - (stdin: the whole layout)" : s.Writer.How)}");
+        Console.WriteLine($"   kube-proxy's layout at {set.Count:N0}: not loaded (10k took ~175 s on this VM; --kp-10k loads it)");
+    foreach (var s in samples) Console.WriteLine($"   command ({s.Writer.Name}): {s.Writer.LoadHow}");
     var flatAnchor = samples.First(s => s.Writer == cli);
     var kpAnchor = samples.First(s => s.Writer == kp);
     var anchorsText = $"nft -f flat {F(flatAnchor.MedianMs)} ms ({flatAnchor.MedianMs / subject.MedianMs:F1}×), kube-proxy @1k {F(kpAnchor.MedianMs)} ms" +

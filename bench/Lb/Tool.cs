@@ -14,6 +14,9 @@ internal sealed record ToolResult(int ExitCode, string Stdout, string Stderr);
 /// </summary>
 internal static class Tool
 {
+    /// <summary>Set once by Program: Ctrl-C / SIGTERM ends a running tool (by its pid) instead of waiting for it.</summary>
+    public static CancellationToken Cancellation { get; set; }
+
     /// <summary>Runs <paramref name="file"/> to the end; a non-zero exit throws unless <paramref name="allowFailure"/>.</summary>
     public static ToolResult Run(NetNs ns, TimeSpan timeout, string file, IReadOnlyList<string> arguments, bool allowFailure = false, string? input = null)
     {
@@ -26,10 +29,14 @@ internal static class Tool
         }
         var stderr = process.StandardError.ReadToEndAsync();
         var stdout = process.StandardOutput.ReadToEndAsync();
-        if (!process.WaitForExit(timeout))
+        var deadline = DateTime.UtcNow + timeout;
+        // WaitForExit returns as soon as the process ends: the slices only bound how late a cancel is seen.
+        while (!process.WaitForExit(TimeSpan.FromMilliseconds(250)))
         {
+            if (DateTime.UtcNow < deadline && !Cancellation.IsCancellationRequested) continue;
             process.Kill(entireProcessTree: true);
             process.WaitForExit();
+            Cancellation.ThrowIfCancellationRequested();
             throw new TimeoutException($"`{Describe(ns, file, arguments)}` did not finish within {timeout.TotalSeconds:F0} s and was killed");
         }
         process.WaitForExit();   // drains the output readers

@@ -14,8 +14,8 @@ internal static class UdpFlowMove
         var root = RepoRoot();
         var present = root is not null && Directory.Exists(Path.Combine(root, Project));
         Console.WriteLine(present
-            ? $"   measured by {Project}: dotnet run -c Release --project {Project}"
-            : $"   measured by {Project} (the conntrack component's bench), which is not in this tree yet");
+            ? $"   measured by {Project}: dotnet run -c Release --project {Project} -- --entries 0   (and -- --entries 50000)"
+            : $"   measured by {Project} (the conntrack component's bench, branch wt-ct), which is not in this tree yet");
         return new Verdict("5. UDP flow move ≤100 ms @0/50k ct", present ? Project : "-", "see " + Project, "conntrack -D (CLI)", Outcome.NotRun);
     }
 

@@ -22,6 +22,9 @@ internal interface ILbWriter : IDisposable
     /// <summary>What one change runs (a command line or the call), for the reproduce lines.</summary>
     string How { get; }
 
+    /// <summary>What a cold load runs.</summary>
+    string LoadHow { get; }
+
     LoadResult Load(NetNs ns, ServiceSet set);
 
     void Change(NetNs ns, ServiceSet set, BackendChange change);

@@ -17,6 +17,8 @@ internal sealed class KeptContextWriter(string name, string table, int maxContex
 
     public string How => $"NftContexts.Run(ns, text) in-process, at most {maxContexts} kept contexts (text: delete element + add element)";
 
+    public string LoadHow => "NftContexts.Run(ns, the whole flat layout as text): one transaction";
+
     public LoadResult Load(NetNs ns, ServiceSet set)
     {
         var text = FlatLayout.Full(table, set);

@@ -16,6 +16,8 @@ internal sealed class NftCliWriter(string name, string table, bool kubeProxy) : 
 
     public string How => $"nft -f - (stdin: {(kubeProxy ? "kube-proxy partial sync of the service: its chain + 10 endpoint chains rewritten, stale chain flushed" : "delete element + add element")})";
 
+    public string LoadHow => $"nft -f - (stdin: the whole {(kubeProxy ? "kube-proxy" : "flat")} layout, one transaction)";
+
     public LoadResult Load(NetNs ns, ServiceSet set)
     {
         var text = kubeProxy ? KubeProxyLayout.Full(table, set) : FlatLayout.Full(table, set);
