@@ -55,7 +55,7 @@ internal static class BackendChangeBench
         {
             foreach (var lane in lanes)
             {
-                if (lane.Writer is KeptContextWriter kept) kept.Forget(lane.Ns);
+                lane.Writer.Release(lane.Ns);
                 scope.DeleteNamespace(lane.Ns);
             }
         }

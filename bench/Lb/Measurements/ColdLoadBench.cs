@@ -38,7 +38,7 @@ internal static class ColdLoadBench
                 }
                 finally
                 {
-                    if (writer is KeptContextWriter kept) kept.Forget(ns);
+                    writer.Release(ns);
                     scope.DeleteNamespace(ns);
                 }
             }

@@ -60,15 +60,19 @@ internal static class FanOutBench
         finally
         {
             loader.Dispose();
-            foreach (var (writer, _) in anchors)
-                if (writer is KeptContextWriter kept)
-                    foreach (var ns in namespaces) kept.Forget(ns);
+            foreach (var writer in anchors.Select(a => a.Writer).Append(ours).OfType<ILbWriter>())
+                foreach (var ns in namespaces) writer.Release(ns);
             foreach (var ns in namespaces) scope.DeleteNamespace(ns);
         }
     }
 
     private static void Apply(ILbWriter writer, List<NetNs> namespaces, ServiceSet set, BackendChange change)
     {
+        if (writer.FansOut)
+        {
+            writer.Change(namespaces[0], set, change);   // reaches every sandbox holding the set
+            return;
+        }
         foreach (var ns in namespaces) writer.Change(ns, set, change);
     }
 

@@ -29,6 +29,15 @@ internal interface ILbWriter : IDisposable
 
     void Change(NetNs ns, ServiceSet set, BackendChange change);
 
+    /// <summary>
+    /// True when one <see cref="Change"/> reaches every namespace this writer loaded with the same service set (the
+    /// agent's owner fans a catalog change out itself); part 2 then calls it once per fan-out, not once per sandbox.
+    /// </summary>
+    bool FansOut { get; }
+
+    /// <summary>Lets go of a namespace before it is deleted (a kept socket would pin it, a fan-out would still reach it).</summary>
+    void Release(NetNs ns);
+
     /// <summary>Throws unless the kernel in <paramref name="ns"/> sends slot <paramref name="slot"/> of the service to <paramref name="expected"/>.</summary>
     void Check(NetNs ns, ServiceSet set, int service, int slot, Backend expected);
 }

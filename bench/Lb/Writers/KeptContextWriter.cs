@@ -32,8 +32,10 @@ internal sealed class KeptContextWriter(string name, string table, int maxContex
 
     public void Check(NetNs ns, ServiceSet set, int service, int slot, Backend expected) => FlatCheck.Slot(ns, table, set, service, slot, expected);
 
+    public bool FansOut => false;
+
     /// <summary>Frees the namespace's context (before the namespace is deleted, so its socket does not pin it).</summary>
-    public void Forget(NetNs ns) => _contexts.Release(ns);
+    public void Release(NetNs ns) => _contexts.Release(ns);
 
     public void Dispose() => _contexts.Dispose();
 }

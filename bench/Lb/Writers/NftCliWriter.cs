@@ -43,6 +43,13 @@ internal sealed class NftCliWriter(string name, string table, bool kubeProxy) : 
             throw new InvalidOperationException($"{ns}: kube-proxy table {table}: service-{service} {(replaced ? "does not jump" : "still jumps")} to the replacement endpoint chain:\n{chain.Trim()}");
     }
 
+    public bool FansOut => false;
+
+    public void Release(NetNs ns)
+    {
+        // Nothing kept: every change is its own process.
+    }
+
     public void Dispose()
     {
     }
