@@ -29,7 +29,7 @@ internal static class BackendChangeBench
                 var lane = new Lane(writer, ns, changes);
                 lanes.Add(lane);
                 lane.Load = writer.Load(ns, set);
-                Console.WriteLine($"   loaded {set.Count:N0} × {set.BackendsPerService} for {writer.Name,-44} in {lane.Load.Total.TotalMilliseconds,9:F1} ms (netns {ns})");
+                Console.WriteLine($"   loaded {set.Count:N0} × {set.BackendsPerService} for {writer.Name,-46} in {lane.Load.Total.TotalMilliseconds,9:F1} ms (netns {ns})");
                 for (var i = 0; i < WarmUpChanges; i++) writer.Change(ns, set, BackendChange.Nth(set, lane.Next++));   // JIT, caches, first socket
             }
             while (lanes.Any(l => !l.Done))

@@ -20,7 +20,7 @@ internal sealed record RateConfig(string Label, NetNs Client, IPAddress Target, 
 /// </summary>
 internal static partial class ConnectionRateBench
 {
-    public static void Run(RunScope scope, List<RateConfig> configs, int rounds, int requests, int concurrency, CancellationToken ct)
+    public static void Run(List<RateConfig> configs, int rounds, int requests, int concurrency, CancellationToken ct)
     {
         var direct = configs[0];
         for (var r = 0; r < rounds; r++)

@@ -3,7 +3,7 @@ namespace Discovery.Bench.Lb;
 /// <summary>The one-screen table at the end of a run: one line per target of issue 10, with its outcome.</summary>
 internal static class Summary
 {
-    public static void Print(IReadOnlyList<Verdict> verdicts, string? standInReason)
+    public static void Print(IReadOnlyList<Verdict> verdicts)
     {
         Console.WriteLine();
         Console.WriteLine("== summary: issue 10 targets (values from this run; anchors measured in the same run) ==");
@@ -13,19 +13,14 @@ internal static class Summary
         Console.WriteLine($"{"target".PadRight(w0)}  {"subject".PadRight(w1)}  {"value".PadRight(w2)}  result  anchor");
         foreach (var v in verdicts)
             Console.WriteLine($"{v.Target.PadRight(w0)}  {v.Subject.PadRight(w1)}  {v.Value.PadRight(w2)}  {Text(v.Outcome),-6}  {v.Anchor}");
-        if (verdicts.Any(v => v.Outcome is Outcome.StandInPass or Outcome.StandInFail))
-            Console.WriteLine($"* measured on a stand-in, not on the agent's code: {standInReason}");
     }
 
-    public static Outcome Judge(bool pass, bool standIn) =>
-        standIn ? pass ? Outcome.StandInPass : Outcome.StandInFail : pass ? Outcome.Pass : Outcome.Fail;
+    public static Outcome Judge(bool pass) => pass ? Outcome.Pass : Outcome.Fail;
 
     private static string Text(Outcome o) => o switch
     {
         Outcome.Pass => "PASS",
         Outcome.Fail => "FAIL",
-        Outcome.StandInPass => "PASS*",
-        Outcome.StandInFail => "FAIL*",
         _ => "-",
     };
 }
