@@ -208,15 +208,16 @@ void RatePart()
         if (spread < 3) throw new InvalidOperationException($"{c.Label}: 40 connections through the VIP reached {spread} backends; the DNAT is not working");
     }
     ConnectionRateBench.Run(configs, options.Rounds, options.Requests, options.Concurrency, ct);
-    Console.WriteLine($"   {"config",-52} {"median",9} {"min",9} {"max",9} {"× direct",9} {"failed",7}");
+    Console.WriteLine($"   {"config",-52} {"median",9} {"min",9} {"max",9} {"× direct",9} {"× ct on",8} {"failed",7}");
     foreach (var c in configs)
-        Console.WriteLine($"   {c.Label,-52} {Stats.Median(c.ConnPerSecond),9:F0} {c.ConnPerSecond.Min(),9:F0} {c.ConnPerSecond.Max(),9:F0} {ConnectionRateBench.Ratio(c, direct),9:F3} {c.Failed,7}");
+        Console.WriteLine($"   {c.Label,-52} {Stats.Median(c.ConnPerSecond),9:F0} {c.ConnPerSecond.Min(),9:F0} {c.ConnPerSecond.Max(),9:F0} {ConnectionRateBench.Ratio(c, direct),9:F3} {ConnectionRateBench.Ratio(c, directCt),8:F3} {c.Failed,7}");
+    Console.WriteLine("   × direct / × ct on: median over rounds of the per-round ratio to the direct run / to the direct run with conntrack on (same client namespace as ours 10k)");
     Console.WriteLine($"   command: ab -q -r -s 5 -n {options.Requests} -c {options.Concurrency} http://TARGET/ in each client netns, after conntrack -F there; server: bench/Lb/Server/conn-server.c in {lab.Backends}");
     var r1k = ConnectionRateBench.Ratio(ours1k, direct);
     var r10k = ConnectionRateBench.Ratio(ours10k, direct);
     var failed = configs.Sum(c => c.Failed);
     verdicts.Add(new Verdict($"4. VIP rate ≥0.75× direct @{K(small.Count)}/@{K(big.Count)}", "ours", $"{r1k:F2}× / {r10k:F2}×",
-        $"direct {Stats.Median(direct.ConnPerSecond):F0}/s; flat {ConnectionRateBench.Ratio(flat10k, direct):F2}×; iptables-nft {ConnectionRateBench.Ratio(ipt, direct):F2}×; ct on {ConnectionRateBench.Ratio(directCt, direct):F2}×" + (failed > 0 ? $"; {failed} failed requests" : ""),
+        $"direct {Stats.Median(direct.ConnPerSecond):F0}/s; ours @{K(big.Count)} vs ct on {ConnectionRateBench.Ratio(ours10k, directCt):F2}×; ct on {ConnectionRateBench.Ratio(directCt, direct):F2}×; flat {ConnectionRateBench.Ratio(flat10k, direct):F2}×; iptables-nft {ConnectionRateBench.Ratio(ipt, direct):F2}×" + (failed > 0 ? $"; {failed} failed requests" : ""),
         Summary.Judge(r1k >= 0.75 && r10k >= 0.75 && failed == 0)));
     var between = ConnectionRateBench.Ratio(ours10k, ours1k);
     verdicts.Add(new Verdict($"4. VIP rate @{K(big.Count)} within 5% of @{K(small.Count)}", "ours", $"{between:F3}×", "median of per-round ratios",
