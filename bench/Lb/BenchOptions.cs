@@ -19,8 +19,8 @@ internal sealed record BenchOptions
     public int FanoutCliReps { get; init; } = 3;
     public int LoadServices { get; init; } = 10_000;
     public int LoadReps { get; init; } = 3;
-    public int Rounds { get; init; } = 8;             // many short rounds: the median of per-round ratios resists load bursts
-    public int Requests { get; init; } = 6000;
+    public int Rounds { get; init; } = 12;            // many short rounds: the median of per-round ratios resists load bursts
+    public int Requests { get; init; } = 4000;
     public int Concurrency { get; init; } = 50;
     public int RateServices { get; init; } = 10_000;    // the "big" table of part 4; the small one is 1,000
     public TimeSpan WriterBudget { get; init; } = TimeSpan.FromSeconds(90);   // per writer and size in part 1
