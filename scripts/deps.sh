@@ -4,7 +4,8 @@
 set -euo pipefail
 PKGS=(iproute2 nftables libnftables1 dnsutils serf busybox curl conntrack knot knot-dnsutils
       dnsperf unbound python3-msgpack tcpdump procps iputils-ping libc-bin strace prometheus
-      clang zlib1g-dev)   # Native AOT (the `discovery` CLI): clang links, zlib is a runtime dependency
+      clang zlib1g-dev    # Native AOT (the `discovery` CLI): clang links, zlib is a runtime dependency
+      apache2-utils iptables)   # bench/Lb: ab (connection rate), iptables-nft-restore (its reference); clang compiles its server
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
