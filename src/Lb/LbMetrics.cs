@@ -20,6 +20,8 @@ public sealed class LbMetrics : IDisposable
     private readonly Histogram<double> _sync;
     private readonly Histogram<double> _programming;
     private readonly Counter<long> _applyErrors;
+    private readonly Counter<long> _conntrackDeleted;
+    private readonly Counter<long> _conntrackErrors;
     private readonly ConcurrentDictionary<string, int[]> _backends = new(StringComparer.Ordinal);
     private Func<IEnumerable<(string Service, string Backend, long Connections)>>? _connections;
 
@@ -38,6 +40,10 @@ public sealed class LbMetrics : IDisposable
         _applyErrors = _meter.CreateCounter<long>("discovery_lb_apply_errors_total", description: "Sandbox table transactions the kernel refused (each marks its sandbox for a full resync).");
         _meter.CreateObservableCounter("discovery_lb_backend_connections_total", Connections, description: "New connections DNATed to each backend of a service, from the sandbox tables' nft counters (read on scrape, cached).");
         _applyErrors.Add(0);
+        _conntrackDeleted = _meter.CreateCounter<long>("discovery_lb_conntrack_deleted_total", description: "Conntrack entries of removed or drained backends deleted in local sandboxes (their flows move to a live backend).");
+        _conntrackErrors = _meter.CreateCounter<long>("discovery_lb_conntrack_errors_total", description: "Conntrack deletes in a sandbox namespace that failed (the flows stay until conntrack times them out).");
+        _conntrackDeleted.Add(0);
+        _conntrackErrors.Add(0);
     }
 
     private static KeyValuePair<string, object?> Tag(string name, string value) => new(name, value);
@@ -54,6 +60,10 @@ public sealed class LbMetrics : IDisposable
     public void Programmed(TimeSpan sinceArrival) => _programming.Record(sinceArrival.TotalSeconds);
 
     public void ApplyFailed() => _applyErrors.Add(1);
+
+    public void ConntrackDeleted(int entries) => _conntrackDeleted.Add(entries);
+
+    public void ConntrackDeleteFailed() => _conntrackErrors.Add(1);
 
     /// <summary>The source of discovery_lb_backend_connections_total (called on scrape only).</summary>
     public void ConnectionsFrom(Func<IEnumerable<(string Service, string Backend, long Connections)>> source) => _connections = source;

@@ -99,7 +99,7 @@ public sealed class AttachFlow(OverlayService overlay, DnsService dns, ILogger<A
                 // One sandbox that cannot be restored (its namespace broken, a kernel error) must not keep the others from theirs.
                 try
                 {
-                    SyncSandbox(netns);
+                    SyncSandbox(netns, restoring: true);
                     Interlocked.Increment(ref restored);
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
@@ -126,7 +126,7 @@ public sealed class AttachFlow(OverlayService overlay, DnsService dns, ILogger<A
     private IEnumerable<string> LocalSandboxes() => overlay.LocalSandboxes();
 
     /// <summary>Makes the sandbox's DNS match its local endpoints: attached with their networks, or detached if none.</summary>
-    private void SyncSandbox(string netnsPath)
+    private void SyncSandbox(string netnsPath, bool restoring = false)
     {
         // From the index of this node's endpoints by sandbox: O(the sandbox's networks), not O(cluster).
         var networks = overlay.LocalNetworksOf(netnsPath);
@@ -140,6 +140,29 @@ public sealed class AttachFlow(OverlayService overlay, DnsService dns, ILogger<A
         {
             var name = netnsPath.StartsWith(NetNs.RunDir + "/", StringComparison.Ordinal) ? netnsPath[(NetNs.RunDir.Length + 1)..] : null;
             dns.Attach(sandbox, netnsPath, name, networks);
+            if (restoring) ForgetOldResolverFlows(sandbox, netnsPath);
         }
     }
+
+    /// <summary>
+    /// A restarted agent's resolver listens on new ports and the 127.0.0.11:53 redirect points there, but a client's
+    /// existing UDP entry for 127.0.0.11:53 (a resolver library keeps its source port) still leads to the old port
+    /// for up to conntrack's UDP timeout (30 s): its queries go unanswered. The redirect DNATs to 127.0.0.11, so the
+    /// reply source of those entries is 127.0.0.11 too. A failure leaves the entries to time out; restore goes on.
+    /// </summary>
+    private void ForgetOldResolverFlows(NetNs sandbox, string netnsPath)
+    {
+        try
+        {
+            using var table = ConntrackTable.Open(sandbox);
+            var n = table.DeleteBackendFlows(new BackendFlows(ResolverAddress, FlowProtocols.Udp) { Vip = ResolverAddress, VipPort = 53 });
+            if (n > 0) log.LogDebug("restore of {Netns}: {Count} UDP conntrack entries to the old resolver port deleted", netnsPath, n);
+        }
+        catch (ConntrackException ex)
+        {
+            log.LogWarning("restore of {Netns}: stale UDP entries to 127.0.0.11:53 not deleted, they time out within 30 s: {Reason}", netnsPath, ex.Message);
+        }
+    }
+
+    private static readonly System.Net.IPAddress ResolverAddress = System.Net.IPAddress.Parse("127.0.0.11");
 }

@@ -224,8 +224,11 @@ public static class AgentHost
             metrics.ConnectionsFrom(tables.Connections);
             return tables;
         });
+        // A backend that leaves the slots loses its conntrack entries in the local sandboxes, off the programming path (the "lb-flows" loop).
+        services.AddSingleton(sp => new Lb.Programming.ConntrackFlowCleanup(sp.GetRequiredService<Lb.Sandboxes.SandboxTables>(), sp.GetRequiredService<Lb.LbMetrics>(),
+            TimeProvider.System, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Discovery.Lb")));
         services.AddSingleton(sp => new Lb.Programming.LbProgrammer(sp.GetRequiredService<Lb.Sandboxes.SandboxTables>(), sp.GetRequiredService<Lb.LbMetrics>(),
-            sp.GetService<Lb.Programming.IFlowCleanup>() ?? Lb.Programming.NoFlowCleanup.Instance, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Discovery.Lb")));
+            sp.GetRequiredService<Lb.Programming.ConntrackFlowCleanup>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("Discovery.Lb")));
         services.AddSingleton(sp => new DnsService(sp.GetRequiredService<Catalog>(), o.ToResolverOptions(faults.Point), sp.GetRequiredService<ILoggerFactory>(),
             sp.GetRequiredService<DnsMetrics>(), redirect: new SandboxTableRedirect(sp.GetRequiredService<Lb.Sandboxes.SandboxTables>(), sp.GetRequiredService<OverlayService>())));
         services.AddSingleton(sp => new AttachFlow(sp.GetRequiredService<OverlayService>(), sp.GetRequiredService<DnsService>(),
@@ -257,6 +260,15 @@ public static class AgentHost
             return run => dns.RunNameTableAsync(run.Started, run.Stopping);
         });
         AddLoop(services, "lb-programmer", sp => AgentLoops.LbProgrammer(sp.GetRequiredService<Catalog>(), sp.GetRequiredService<Lb.Programming.LbProgrammer>()));
+        AddLoop(services, "lb-flows", sp =>
+        {
+            var flows = sp.GetRequiredService<Lb.Programming.ConntrackFlowCleanup>();
+            return run =>
+            {
+                run.Started();
+                return flows.RunAsync(run.Stopping);
+            };
+        });
         AddLoop(services, "lb-resync", sp => AgentLoops.LbResync(sp.GetRequiredService<Lb.Sandboxes.SandboxTables>(), TimeSpan.FromMinutes(10), Log(sp)));
         services.AddHostedService<SandboxDnsService>();
         services.AddHostedService<ApiSocketFile>();

@@ -138,6 +138,27 @@ public sealed class SandboxTables : IDisposable
         lock (_gate) return DesiredOfLocked([network]);
     }
 
+    /// <summary>The namespaces (path and identity) of the local sandboxes on a network now: for per-namespace work
+    /// the LB hands off its programming path (conntrack deletes). O(sandboxes on the network).</summary>
+    public IReadOnlyList<(string Path, (ulong Dev, ulong Inode) Id)> NamespacesOn(string network)
+    {
+        lock (_gate) return _byNetwork.TryGetValue(network, out var set) ? [.. set.Select(s => (s.Path, s.NsId))] : [];
+    }
+
+    /// <summary>Whether <paramref name="backend"/> holds a slot of <paramref name="port"/> on the network now (a
+    /// draining backend that came back, or the fallback when every backend drains). O(elements of the network).</summary>
+    public bool InSlots(string network, VipPort port, IPAddress backend)
+    {
+        lock (_gate)
+        {
+            if (!_desired.TryGetValue(network, out var services)) return false;
+            foreach (var elements in services.Values)
+                foreach (var e in elements)
+                    if (e.Set == LbSet.Backend && e.Port == port && backend.Equals(e.Backend)) return true;
+            return false;
+        }
+    }
+
     /// <summary>
     /// Installs (or re-asserts) the sandbox's table: <paramref name="rules"/> from the redirect owner and the VIP
     /// elements of <paramref name="networks"/>, the rules and first chunk in one transaction. Idempotent.

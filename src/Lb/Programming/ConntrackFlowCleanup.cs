@@ -1,0 +1,194 @@
+using System.Diagnostics;
+using System.Net;
+using System.Threading.Channels;
+using Discovery.Lb.Rendering;
+using Discovery.Lb.Sandboxes;
+using Discovery.Platform;
+using Microsoft.Extensions.Logging;
+
+namespace Discovery.Lb.Programming;
+
+/// <summary>
+/// Cuts a backend's established flows once it has left a VIP's slots, by deleting its conntrack entries through
+/// ctnetlink (<see cref="ConntrackTable"/>) in every local sandbox namespace on the network: DNAT happens in each
+/// client's own namespace, so that is where the entries pinning clients to the backend live. A removed backend's
+/// entries go at once; a draining one's after the service's grace, unless it is back in the slots by then.
+/// <para>
+/// A delete walks the host's whole conntrack hash (~2–5 ms per namespace that holds entries; an empty namespace
+/// answers from a counter), so none of it runs on the programming path: the programmer only enqueues, and one
+/// worker (<see cref="RunAsync"/>) drains the queue. Drain graces wait in one timer queue on one timer.
+/// </para>
+/// </summary>
+public sealed class ConntrackFlowCleanup : IFlowCleanup, IDisposable
+{
+    private static readonly TimeSpan LogEvery = TimeSpan.FromSeconds(10);
+
+    /// <summary>One backend whose flows to <see cref="Ports"/> are to be cut (after its grace if <see cref="Draining"/>).</summary>
+    private sealed record Cut(string Network, IReadOnlyList<VipPort> Ports, IPAddress Backend, bool Draining);
+
+    private readonly SandboxTables _tables;
+    private readonly LbMetrics _metrics;
+    private readonly TimeProvider _time;
+    private readonly ILogger _log;
+    // The programmer never waits on a delete: it writes here and one worker reads.
+    private readonly Channel<Cut> _queue = Channel.CreateUnbounded<Cut>(new UnboundedChannelOptions { SingleReader = true });
+    // Draining backends by when their grace ends; one timer fires for the earliest.
+    private readonly PriorityQueue<Cut, DateTimeOffset> _graces = new();
+    private readonly object _gate = new();
+    private readonly ITimer _timer;
+    private DateTimeOffset? _armedFor;
+    // Failure log rate limit: one line per LogEvery, saying how many were held back.
+    private long _lastLog = long.MinValue;
+    private int _heldBack;
+
+    public ConntrackFlowCleanup(SandboxTables tables, LbMetrics metrics, TimeProvider time, ILogger log)
+    {
+        _tables = tables;
+        _metrics = metrics;
+        _time = time;
+        _log = log;
+        _timer = time.CreateTimer(_ => ReleaseDue(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>Backends waiting for their grace to end (for tests).</summary>
+    public int Waiting { get { lock (_gate) return _graces.Count; } }
+
+    /// <summary>Cuts the worker has finished, whether or not they deleted anything (for tests: proof it got that far).</summary>
+    public long Done => Interlocked.Read(ref _done);
+
+    private long _done;
+
+    public void BackendRemoved(string network, IReadOnlyList<VipPort> ports, IPAddress backend)
+    {
+        if (ports.Count > 0) _queue.Writer.TryWrite(new Cut(network, ports, backend, Draining: false));
+    }
+
+    public void BackendDraining(string network, IReadOnlyList<VipPort> ports, IPAddress backend, TimeSpan grace)
+    {
+        if (ports.Count == 0) return;
+        var cut = new Cut(network, ports, backend, Draining: true);
+        if (grace <= TimeSpan.Zero)
+        {
+            _queue.Writer.TryWrite(cut);
+            return;
+        }
+        lock (_gate)
+        {
+            _graces.Enqueue(cut, _time.GetUtcNow() + grace);
+            ArmLocked();
+        }
+    }
+
+    // Timer callback: hands every cut whose grace has ended to the worker, then re-arms for the next.
+    private void ReleaseDue()
+    {
+        lock (_gate)
+        {
+            _armedFor = null;
+            var now = _time.GetUtcNow();
+            while (_graces.TryPeek(out var cut, out var due) && due <= now)
+            {
+                _graces.Dequeue();
+                _queue.Writer.TryWrite(cut);
+            }
+            ArmLocked();
+        }
+    }
+
+    private void ArmLocked()
+    {
+        if (!_graces.TryPeek(out _, out var due) || _armedFor <= due) return;
+        _armedFor = due;
+        var wait = due - _time.GetUtcNow();
+        _timer.Change(wait > TimeSpan.Zero ? wait : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>The worker: applies queued cuts one at a time until <paramref name="stopping"/>.</summary>
+    public async Task RunAsync(CancellationToken stopping)
+    {
+        await foreach (var cut in _queue.Reader.ReadAllAsync(stopping))
+        {
+            Apply(cut);
+            Interlocked.Increment(ref _done);
+        }
+    }
+
+    /// <summary>Deletes one backend's entries in every local sandbox on the network; returns how many.</summary>
+    private int Apply(Cut cut)
+    {
+        // The backend may be back (undrained, re-attached, or the fallback when every backend drains): its flows stay.
+        var ports = cut.Ports.Where(p => !_tables.InSlots(cut.Network, p, cut.Backend)).ToList();
+        if (ports.Count == 0) return 0;
+        var started = Stopwatch.GetTimestamp();
+        var selections = Selections(cut.Backend, ports, whole: ports.Count == cut.Ports.Count);
+        var deleted = 0;
+        var namespaces = _tables.NamespacesOn(cut.Network);
+        foreach (var (path, id) in namespaces)
+        {
+            try
+            {
+                using var ns = NetNs.TryOpen(path);
+                if (ns is null || ns.Id != id) continue;   // the sandbox went, and its entries with it
+                using var table = ConntrackTable.Open(ns);
+                foreach (var which in selections) deleted += table.DeleteBackendFlows(which);
+            }
+            catch (Exception e) when (e is ConntrackException or NamespaceException or IOException)
+            {
+                _metrics.ConntrackDeleteFailed();
+                LogFailure(cut, path, e);
+            }
+        }
+        if (deleted > 0) _metrics.ConntrackDeleted(deleted);
+        _log.LogDebug("LB: {Deleted} conntrack entries of backend {Backend} on {Network} deleted in {Sandboxes} sandboxes in {Ms:F1} ms ({Why})",
+            deleted, cut.Backend, cut.Network, namespaces.Count, Stopwatch.GetElapsedTime(started).TotalMilliseconds, cut.Draining ? "drain grace ended" : "removed");
+        return deleted;
+    }
+
+    /// <summary>
+    /// What to delete: a VIP belongs to one service, so when every port of the backend is to go, one selection by VIP
+    /// and backend (one walk of the hash per namespace) covers them all; otherwise one per port.
+    /// </summary>
+    private static List<BackendFlows> Selections(IPAddress backend, List<VipPort> ports, bool whole)
+    {
+        var list = new List<BackendFlows>();
+        if (whole)
+        {
+            foreach (var byVip in ports.GroupBy(p => p.Vip))
+            {
+                var protocols = (FlowProtocols)0;
+                foreach (var p in byVip) protocols |= ProtocolsOf(p);
+                list.Add(new BackendFlows(backend, protocols) { Vip = byVip.Key });
+            }
+            return list;
+        }
+        foreach (var p in ports) list.Add(new BackendFlows(backend, ProtocolsOf(p)) { Vip = p.Vip, VipPort = p.Port });
+        return list;
+    }
+
+    private static FlowProtocols ProtocolsOf(VipPort p) => p.Protocol == VipPort.Udp ? FlowProtocols.Udp : FlowProtocols.Tcp;
+
+    private void LogFailure(Cut cut, string path, Exception e)
+    {
+        var now = _time.GetTimestamp();
+        int heldBack;
+        lock (_gate)
+        {
+            if (_lastLog != long.MinValue && _time.GetElapsedTime(_lastLog, now) < LogEvery)
+            {
+                _heldBack++;
+                return;
+            }
+            _lastLog = now;
+            heldBack = _heldBack;
+            _heldBack = 0;
+        }
+        _log.LogWarning("LB: deleting conntrack entries of backend {Backend} on {Network} in sandbox {Sandbox} failed ({HeldBack} similar failures not logged): {Error}",
+            cut.Backend, cut.Network, path, heldBack, e.Message);
+    }
+
+    public void Dispose()
+    {
+        _queue.Writer.TryComplete();
+        _timer.Dispose();
+    }
+}
