@@ -126,6 +126,10 @@ public sealed class OverlayKernel(OverlayOptions options)
             options.FaultPoint?.Invoke("attach-after-veth");
             ctr.SetLink(ep.Ifname, up: true);
             ctr.SetLink("lo", up: true);
+            // A container with no default route of its own gets the gateway: replies of published ports that keep the
+            // client's address (local and host modes) must go back through the overlay namespace and the host's leg.
+            // One the runtime gave (another interface) is left alone. A host leg never takes one.
+            if (!ep.HostLeg) ctr.AddRouteIfAbsent(IPNetwork.Parse("0.0.0.0/0"), net.Gateway, ep.Ifname);
             nl.SetLink(hostEnd, master: KernelNames.Bridge, mtu: net.Mtu, up: true);
         }
         catch

@@ -181,6 +181,21 @@ public sealed class IngressLab : IAsyncDisposable
         return answers;
     }
 
+    /// <summary>The kernel state of one host's ingress path as the CLI tools show it, for failure messages.</summary>
+    public string Dump(int host)
+    {
+        var h = Lab[host];
+        string Sh(params string[] args)
+        {
+            var (code, o, e) = Discovery.Tests.Support.Cli.TryRun(args[0], args[1..]);
+            return $"$ {string.Join(' ', args)} ({code})\n{o}{e}";
+        }
+        var ov = h.OverlayNs;
+        return string.Join("\n", Sh("ip", "-n", ov, "route"), Sh("ip", "netns", "exec", ov, "sysctl", "net.ipv4.ip_forward"),
+            Sh("ip", "-n", ov, "neigh"), Sh("ip", "-n", h.HostNs.Name!, "addr"), Sh("ip", "-n", h.HostNs.Name!, "route"),
+            Sh("ip", "netns", "exec", h.HostNs.Name!, "conntrack", "-L"), Sh("ip", "netns", "exec", h.HostNs.Name!, "nft", "list", "ruleset"));
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync();

@@ -40,6 +40,7 @@ public sealed class IngressMeshTests(ITestOutputHelper output) : IAsyncLifetime
         {
             var answers = await UntilAllAnsweredAsync(() => GetAsync(_lab.Client, HostIp(n), 8080), tasks.Keys);
             output.WriteLine($"via h{n}: {string.Join(", ", answers.Select(a => a?.ToString() ?? "none"))}");
+            if (answers.Contains(null)) output.WriteLine(_lab.Dump(n));
             Assert.All(tasks.Keys, t => Assert.Contains(answers, a => a?.Task == t));
             Assert.DoesNotContain(null, answers);
             var leg = _lab.Lab[n].Service.HostLeg(MultiHostLabNetwork)!;
