@@ -98,7 +98,7 @@ public sealed class OverlayKernel(OverlayOptions options)
         if (!NetNs.Exists(nsName)) return;
         using var ns = NetNs.Open(nsName);
         using var nl = Rtnetlink.Open(ns);
-        nl.DeleteRoute(IPNetwork.Parse("0.0.0.0/0"), null, null);
+        nl.DeleteRoute(IPNetwork.Parse("0.0.0.0/0"), null, KernelNames.Bridge);
         if (Sysctl.Read(ns, "net.ipv4.ip_forward").Trim() != "0") Sysctl.Write(ns, "net.ipv4.ip_forward", "0");
     }
 

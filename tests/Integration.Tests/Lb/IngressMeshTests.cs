@@ -120,6 +120,7 @@ public sealed class IngressMeshTests(ITestOutputHelper output) : IAsyncLifetime
         foreach (var n in new[] { 1, 3 })
         {
             var answers = await UntilAllAnsweredAsync(() => AskUdpAsync(_lab.Client, HostIp(n), 5353), tasks.Keys);
+            if (answers.Contains(null)) output.WriteLine(_lab.Dump(n));
             Assert.All(tasks.Keys, t => Assert.Contains(answers, a => a?.Task == t));
         }
     }
