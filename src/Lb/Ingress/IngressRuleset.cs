@@ -36,16 +36,18 @@ public static class IngressRuleset
         sb.Append("add table ip ").Append(table).Append('\n');
         sb.Append("delete table ip ").Append(table).Append('\n');
         var slot = $"numgen random mod {Slots}";
+        // Keys are typed with `th dport`, never `tcp dport`: nft 1.0.6 then compiles the dnat's own key as `tcp dport`,
+        // and the lookup of a UDP packet misses (checked here: UDP was never DNATed).
         sb.Append($$"""
             table ip {{table}} {
               set {{Legs}} { type ifname; }
               set {{Remote}} { type ipv4_addr; }
-              set {{AnyPublished}} { typeof meta l4proto . tcp dport; }
-              set {{AddrPublished}} { typeof ip daddr . meta l4proto . tcp dport; }
-              set {{AnyRejected}} { typeof meta l4proto . tcp dport; }
-              set {{AddrRejected}} { typeof ip daddr . meta l4proto . tcp dport; }
-              map {{AnyBackends}} { typeof meta l4proto . tcp dport . {{slot}} : ip daddr . tcp dport; }
-              map {{AddrBackends}} { typeof ip daddr . meta l4proto . tcp dport . {{slot}} : ip daddr . tcp dport; }
+              set {{AnyPublished}} { typeof meta l4proto . th dport; }
+              set {{AddrPublished}} { typeof ip daddr . meta l4proto . th dport; }
+              set {{AnyRejected}} { typeof meta l4proto . th dport; }
+              set {{AddrRejected}} { typeof ip daddr . meta l4proto . th dport; }
+              map {{AnyBackends}} { typeof meta l4proto . th dport . {{slot}} : ip daddr . th dport; }
+              map {{AddrBackends}} { typeof ip daddr . meta l4proto . th dport . {{slot}} : ip daddr . th dport; }
               chain prerouting {
                 type nat hook prerouting priority dstnat; policy accept;
                 jump published
