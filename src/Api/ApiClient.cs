@@ -9,9 +9,13 @@ namespace Discovery.Api;
 /// Calls the agent's API on its unix socket: synchronous HTTP/1.1 on one kept-alive connection, JSON through
 /// <see cref="ApiJsonContext"/>. Every failure becomes an <see cref="ApiException"/> with one clear line.
 /// </summary>
-public sealed class ApiClient(string socketPath) : IDisposable
+/// <param name="timeout">How long one answer may take; default <see cref="Timeout"/> (longer for a call that waits on
+/// purpose, such as a graceful detach).</param>
+public sealed class ApiClient(string socketPath, TimeSpan? timeout = null) : IDisposable
 {
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+
+    private readonly TimeSpan _timeout = timeout ?? Timeout;
 
     private HttpConnection? _connection;
 
@@ -69,7 +73,7 @@ public sealed class ApiClient(string socketPath) : IDisposable
         catch (IOException ex) when (ex.InnerException is SocketException { SocketErrorCode: SocketError.TimedOut or SocketError.WouldBlock })
         {
             Close();
-            throw new ApiException($"the agent at {socketPath} did not answer within {Timeout.TotalSeconds:0} s");
+            throw new ApiException($"the agent at {socketPath} did not answer within {_timeout.TotalSeconds:0} s");
         }
         catch (IOException) { Close(); throw; }
     }
@@ -78,8 +82,8 @@ public sealed class ApiClient(string socketPath) : IDisposable
     {
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
         {
-            SendTimeout = (int)Timeout.TotalMilliseconds,
-            ReceiveTimeout = (int)Timeout.TotalMilliseconds,
+            SendTimeout = (int)_timeout.TotalMilliseconds,
+            ReceiveTimeout = (int)_timeout.TotalMilliseconds,
         };
         try
         {

@@ -31,9 +31,19 @@ public static class AttachCommands
         var cmd = new Command("detach", "Detach a namespace from a network.");
         var netns = new Option<string>("--netns") { Description = "Namespace name or path.", Required = true };
         var network = new Option<string>("--network") { Description = "Network name.", Required = true };
-        cmd.Add(netns); cmd.Add(network);
-        cmd.SetAction(pr => CommandTree.Call(pr, c =>
-            Output.Json(c.Post<EndpointView>("/v1/detach", new DetachRequest(pr.GetValue(netns)!, pr.GetValue(network)!)), ApiJsonContext.Default.EndpointView)));
+        var drain = new Option<bool>("--drain")
+        {
+            Description = "Graceful: if the endpoint's service has a drain grace period, drain it first and detach once the period is over (the command waits).",
+        };
+        cmd.Add(netns); cmd.Add(network); cmd.Add(drain);
+        cmd.SetAction(pr =>
+        {
+            // A graceful detach waits up to the longest drain grace period on purpose.
+            var graceful = pr.GetValue(drain);
+            TimeSpan? timeout = graceful ? TimeSpan.FromSeconds(ServiceCommand.MaxDrainGraceSeconds) + ApiClient.Timeout : null;
+            return CommandTree.Call(pr, timeout, c =>
+                Output.Json(c.Post<EndpointView>("/v1/detach", new DetachRequest(pr.GetValue(netns)!, pr.GetValue(network)!, graceful)), ApiJsonContext.Default.EndpointView));
+        });
         return cmd;
     }
 }

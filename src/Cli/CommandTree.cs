@@ -21,6 +21,8 @@ public static class CommandTree
         root.Add(NetworkCommand.Build());
         root.Add(AttachCommands.Attach());
         root.Add(AttachCommands.Detach());
+        root.Add(ServiceCommand.Build());
+        root.Add(ServiceCommand.Drain());
         root.Add(EndpointsCommand.Build());
         root.Add(MembersCommand.Build());
         root.Add(KeysCommand.Build());
@@ -40,11 +42,15 @@ public static class CommandTree
     }
 
     /// <summary>Runs one command against the agent. Operator-facing failures print one line and exit 1.</summary>
-    public static int Call(ParseResult pr, Action<ApiClient> action)
+    public static int Call(ParseResult pr, Action<ApiClient> action) => Call(pr, null, action);
+
+    /// <summary>As <see cref="Call(ParseResult, Action{ApiClient})"/>, for a call that may take longer than the
+    /// default <paramref name="timeout"/> on purpose.</summary>
+    public static int Call(ParseResult pr, TimeSpan? timeout, Action<ApiClient> action)
     {
         try
         {
-            using var client = new ApiClient(AgentSocket.Resolve(pr.GetValue(ApiSocket)));
+            using var client = new ApiClient(AgentSocket.Resolve(pr.GetValue(ApiSocket)), timeout);
             action(client);
             return 0;
         }

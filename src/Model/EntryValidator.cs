@@ -73,6 +73,13 @@ public static class EntryValidator
                     if (claim.Key != entry.Key) return Fail(EntryVerdict.KeyMismatch, $"clm/{entry.Key} holds the claim {claim.Key}", out problem);
                     return EntryVerdict.Valid;
                 }
+                case Tables.Services:
+                {
+                    // Cluster-owned like a network: any node may write it, so there is no owner to check.
+                    var spec = RecordCodec.DecodeService(entry.Value.Span);
+                    if (spec.Name != entry.Key) return Fail(EntryVerdict.KeyMismatch, $"svc/{entry.Key} holds service {spec.Name}", out problem);
+                    return EntryVerdict.Valid;
+                }
                 default:
                     return EntryVerdict.Opaque;
             }
@@ -84,7 +91,8 @@ public static class EntryValidator
     }
 
     /// <summary>True for the tables this build decodes.</summary>
-    public static bool IsKnownTable(string table) => table is Tables.Networks or Tables.Endpoints or Tables.Blocks or Tables.Claims;
+    public static bool IsKnownTable(string table) =>
+        table is Tables.Networks or Tables.Endpoints or Tables.Blocks or Tables.Claims or Tables.Services;
 
     // Keys of known tables have a shape even for tombstones: an endpoint id, a network name.
     private static bool KeyProblem(string table, string key, ref string? problem)
@@ -93,6 +101,7 @@ public static class EntryValidator
         {
             Tables.Endpoints when key.Length != 64 || !key.All(c => c is >= '0' and <= '9' or >= 'a' and <= 'f') => "is not 64 lower-case hex characters",
             Tables.Networks when RecordRules.NetworkNameProblem("key", key) is { } p => p,
+            Tables.Services when RecordRules.NetworkNameProblem("key", key) is { } p => p,
             _ => null,
         };
         if (why is null) return true;

@@ -73,6 +73,77 @@ internal static class RecordRules
         return NodeProblem("Node", c.Node);
     }
 
+    public const int MaxServiceNetworks = 16;
+    public const int MaxServicePorts = 64;
+    public const int MaxAffinitySeconds = 86_400;    // a day: longer is a pinning, not an affinity
+    public const int MaxDrainGraceSeconds = 3_600;
+
+    /// <summary>The rules of a service on their own. That each VIP lies inside its network's subnet is checked where the
+    /// subnet is known (<see cref="VipProblem"/>): a record from gossip may arrive before its network.</summary>
+    public static string? ProblemOf(ServiceSpec s)
+    {
+        if (NetworkNameProblem("Name", s.Name) is { } p) return p;
+        if (s.Networks.IsDefault || s.Networks.Length is 0 or > MaxServiceNetworks)
+            return $"service {s.Name} must be on 1..{MaxServiceNetworks} networks";
+        if (!Enum.IsDefined(s.Mode)) return $"Mode {(int)s.Mode} is not vip or dnsrr";
+        if (!Enum.IsDefined(s.PublishMode)) return $"PublishMode {(int)s.PublishMode} is not ingress, host or local";
+        if (!Enum.IsDefined(s.Balance)) return $"Balance {(int)s.Balance} is not random or consistent";
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var n in s.Networks)
+        {
+            if (n is null) return "Networks holds a null entry";
+            if (NetworkNameProblem("network", n.Network) is { } np) return np;
+            if (!names.Add(n.Network)) return $"network {n.Network} is listed twice";
+            if (s.Mode == ServiceMode.Dnsrr && n.Vip is not null) return $"network {n.Network} has a VIP in dnsrr mode";
+            if (s.Mode == ServiceMode.Vip && AddressProblem($"VIP on {n.Network}", n.Vip, AddressFamily.InterNetwork) is { } vp) return vp;
+        }
+        if (s.Ports.IsDefault) return "Ports is a default ImmutableArray; use ImmutableArray<ServicePortSpec>.Empty";
+        if (s.Ports.Length > MaxServicePorts) return $"service {s.Name} has {s.Ports.Length} ports, more than {MaxServicePorts}";
+        var targets = new HashSet<(string, ushort)>();
+        var portNames = new HashSet<(string, string)>();
+        var published = new HashSet<(IPAddress?, string, ushort)>();
+        foreach (var port in s.Ports)
+        {
+            if (ServicePortProblem(port) is { } pp) return pp;
+            if (!targets.Add((port.Protocol, port.Target))) return $"target port {port.Target}/{port.Protocol} is listed twice";
+            // SRV asks for _NAME._PROTO.SERVICE: one name per protocol names one port.
+            if (!portNames.Add((port.Name, port.Protocol))) return $"port name {port.Name} is used twice for {port.Protocol}";
+            if (port.Published != 0 && !published.Add((port.HostIp, port.Protocol, port.Published)))
+                return $"published port {PublishedText(port)} is listed twice";
+        }
+        if (s.AffinitySeconds is < 0 or > MaxAffinitySeconds) return $"AffinitySeconds {s.AffinitySeconds} is outside 0..{MaxAffinitySeconds}";
+        if (s.DrainGraceSeconds is < 0 or > MaxDrainGraceSeconds) return $"DrainGraceSeconds {s.DrainGraceSeconds} is outside 0..{MaxDrainGraceSeconds}";
+        return null;
+    }
+
+    /// <summary>Whether <paramref name="vip"/> may serve on <paramref name="subnet"/>: inside it, and neither its
+    /// network nor its broadcast address, nor the gateway.</summary>
+    public static string? VipProblem(IPAddress vip, IPNetwork subnet, IPAddress gateway)
+    {
+        if (!subnet.Contains(vip)) return $"VIP {vip} is outside subnet {subnet}";
+        if (vip.Equals(subnet.BaseAddress) || vip.Equals(Broadcast(subnet))) return $"VIP {vip} is the network or broadcast address of {subnet}";
+        if (vip.Equals(gateway)) return $"VIP {vip} is the gateway of {subnet}";
+        return null;
+    }
+
+    /// <summary>"[IP:]PUBLISHED/PROTO", as an operator writes it.</summary>
+    public static string PublishedText(ServicePortSpec p) => $"{(p.HostIp is null ? "" : p.HostIp + ":")}{p.Published}/{p.Protocol}";
+
+    static string? ServicePortProblem(ServicePortSpec? p)
+    {
+        if (p is null) return "Ports holds a null entry";
+        if (string.IsNullOrEmpty(p.Name) || p.Name.Length > MaxLabelChars || !p.Name.All(c => char.IsAsciiLetterOrDigit(c) || c == '-'))
+            return $"port name '{p.Name}' must be 1..{MaxLabelChars} of A-Z, a-z, 0-9 and '-'";
+        if (p.Protocol is not ("tcp" or "udp")) return $"port '{p.Name}' protocol '{p.Protocol}' is not tcp or udp";
+        if (p.Target == 0) return $"port '{p.Name}' target 0 is outside 1..65535";
+        if (p.HostIp is not null)
+        {
+            if (p.Published == 0) return $"port '{p.Name}' has a host address {p.HostIp} but no published port";
+            if (AddressProblem($"port '{p.Name}' host address", p.HostIp, AddressFamily.InterNetwork) is { } a) return a;
+        }
+        return null;
+    }
+
     public const int MaxClaimKindChars = 16;
     public const int MaxClaimResourceChars = 64;
 
@@ -185,7 +256,7 @@ internal static class RecordRules
         _ => null,
     };
 
-    static IPAddress Broadcast(IPNetwork n)
+    public static IPAddress Broadcast(IPNetwork n)
     {
         Span<byte> b = stackalloc byte[4];
         n.BaseAddress.TryWriteBytes(b, out _);

@@ -15,6 +15,11 @@ public static class Tables
     public const string Blocks = "blk";      // key: "<network>/<block cidr>/<node>" (one key per claimant, see Overlay BlockOwnership), value: BlockClaim
     public const string Services = "svc";    // key: service name, value: ServiceSpec (VIPs inside, claimed through Claims)
     public const string Claims = "clm";      // key: "<kind>/<scope>/<resource>@<node>" (one key per claimant), value: Claims.ResourceClaim
+
+    /// <summary>Tables whose entries belong to the cluster more than to their writer (networks, services): shown
+    /// whatever the state of their writer, kept when it leaves or is reaped, and relearned rather than trusted from a
+    /// stale state file, since other hosts' containers use them after the writer died or left.</summary>
+    public static bool IsClusterOwned(string table) => table is Networks or Services;
 }
 
 /// <summary>A cluster-wide overlay network.</summary>

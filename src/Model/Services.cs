@@ -74,4 +74,12 @@ public sealed record ServiceSpec(
         && Ports.AsSpan().SequenceEqual(other.Ports.AsSpan());
 
     public override int GetHashCode() => HashCode.Combine(Name, Mode, Seed, Networks.Length, Ports.Length);
+
+    /// <summary>Throws <see cref="InvalidRecordException"/> naming the first rule this record breaks. Whether each VIP
+    /// lies in its network's subnet needs the network: <see cref="VipProblem"/>.</summary>
+    public void Validate() => InvalidRecordException.ThrowIf(nameof(ServiceSpec), RecordRules.ProblemOf(this));
+
+    /// <summary>Why <paramref name="vip"/> cannot serve on a network of <paramref name="subnet"/> and
+    /// <paramref name="gateway"/>, or null.</summary>
+    public static string? VipProblem(IPAddress vip, IPNetwork subnet, IPAddress gateway) => RecordRules.VipProblem(vip, subnet, gateway);
 }

@@ -53,6 +53,12 @@ public sealed class CatalogIndex : IDisposable
     private readonly Dictionary<(string Kind, string Scope), Dictionary<string, HeldClaim>> _resourceClaims = new();
     private readonly Dictionary<string, Dictionary<string, HeldClaim>> _resourceClaimsByNode = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ResourceClaim> _resourceClaimByKey = new(StringComparer.Ordinal);
+    // Live services by name (cluster-owned: whoever wrote them), and their VIPs per network, which IPAM never hands
+    // out: an immutable view per network, like the addresses, so IPAM keeps it without a copy.
+    private readonly Dictionary<string, ServiceSpec> _services = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ImmutableDictionary<uint, string>> _vips = new(StringComparer.Ordinal);
+    // Endpoints by the service they joined (attach --service), whether or not the service exists yet.
+    private readonly Dictionary<string, Dictionary<string, EndpointRecord>> _byService = new(StringComparer.Ordinal);
 
     public CatalogIndex(Catalog catalog, string node, IEndpointPlaces? places = null, Action<CatalogEntry, Exception>? onBad = null)
     {
@@ -172,6 +178,47 @@ public sealed class CatalogIndex : IDisposable
         }
     }
 
+    /// <summary>Every live service, by name.</summary>
+    public IReadOnlyList<ServiceSpec> Services()
+    {
+        lock (_gate)
+        {
+            Drain();
+            return _services.Values.OrderBy(s => s.Name, StringComparer.Ordinal).ToList();
+        }
+    }
+
+    public ServiceSpec? Service(string name)
+    {
+        lock (_gate)
+        {
+            Drain();
+            return _services.GetValueOrDefault(name);
+        }
+    }
+
+    /// <summary>Service VIPs on <paramref name="network"/>, by host-order integer, with the service that holds each.
+    /// An immutable snapshot: O(1) to take.</summary>
+    public ImmutableDictionary<uint, string> VipsOn(string network)
+    {
+        lock (_gate)
+        {
+            Drain();
+            return _vips.GetValueOrDefault(network) ?? ImmutableDictionary<uint, string>.Empty;
+        }
+    }
+
+    /// <summary>Endpoints that joined service <paramref name="service"/>, hidden owners' included unless <paramref name="visibleOnly"/>.</summary>
+    public IReadOnlyList<EndpointRecord> EndpointsOfService(string service, bool visibleOnly)
+    {
+        lock (_gate)
+        {
+            Drain();
+            if (!_byService.TryGetValue(service, out var members)) return [];
+            return visibleOnly ? members.Values.Where(e => e.Node == _node || !_catalog.IsNodeHidden(e.Node)).ToList() : members.Values.ToList();
+        }
+    }
+
     /// <summary>Live block claims of <paramref name="network"/>, hidden owners included.</summary>
     public IReadOnlyList<(BlockClaim Claim, CatalogEntry Entry)> Claims(string network)
     {
@@ -257,6 +304,14 @@ public sealed class CatalogIndex : IDisposable
                     _resourceClaimByKey[e.Key] = rc;
                 }
                 break;
+            case Tables.Services:
+                if (_services.Remove(e.Key, out var oldService)) SetVips(oldService, add: false);
+                if (!e.Tombstone && Decode(e, x => RecordCodec.DecodeService(x.Value.Span)) is { } service && service.Name == e.Key)
+                {
+                    _services[e.Key] = service;
+                    SetVips(service, add: true);
+                }
+                break;
             case Tables.Blocks:
                 if (_claimNetworkByKey.Remove(e.Key, out var oldNet)) _claims[oldNet].Remove(e.Key);
                 if (!e.Tombstone && Decode(e, x => RecordCodec.DecodeBlockClaim(x.Value.Span)) is { } claim)
@@ -266,6 +321,21 @@ public sealed class CatalogIndex : IDisposable
                     _claimNetworkByKey[e.Key] = claim.Network;
                 }
                 break;
+        }
+    }
+
+    private void SetVips(ServiceSpec service, bool add)
+    {
+        foreach (var n in service.Networks)
+        {
+            if (n.Vip is null) continue;
+            var v = Ipv4.ToUInt(n.Vip);
+            var view = _vips.GetValueOrDefault(n.Network) ?? ImmutableDictionary<uint, string>.Empty;
+            // Two services never share a VIP (claims); if a partition made them, the first keeps it here until it goes.
+            if (add) view = view.ContainsKey(v) ? view : view.Add(v, service.Name);
+            else if (view.TryGetValue(v, out var holder) && holder == service.Name) view = view.Remove(v);
+            if (view.IsEmpty) _vips.Remove(n.Network);
+            else _vips[n.Network] = view;
         }
     }
 
@@ -291,6 +361,11 @@ public sealed class CatalogIndex : IDisposable
                 _addresses[ep.Network] = (_addresses.GetValueOrDefault(ep.Network) ?? ImmutableDictionary<uint, EndpointRecord>.Empty).SetItem(addr, ep);
         }
         if (ep.Node == _node) _localIds.Add(ep.Id);
+        if (ep.Service is not null)
+        {
+            if (!_byService.TryGetValue(ep.Service, out var tasks)) _byService[ep.Service] = tasks = new(StringComparer.Ordinal);
+            tasks[ep.Id] = ep;
+        }
         // Only an own endpoint with a known place can be found by place (one whose place is lost is reconciled away).
         if (ep.Node == _node && ep.Netns.Length > 0 && _localByPlace.TryAdd((ep.Netns, ep.Network), ep.Id))
         {
@@ -303,6 +378,11 @@ public sealed class CatalogIndex : IDisposable
     {
         if (!_endpoints.Remove(id, out var ep)) return;
         _localIds.Remove(id);
+        if (ep.Service is not null && _byService.TryGetValue(ep.Service, out var tasks))
+        {
+            tasks.Remove(id);
+            if (tasks.Count == 0) _byService.Remove(ep.Service);
+        }
         var members = _byNetwork[ep.Network];
         members.Remove(id);
         if (members.Count == 0) _byNetwork.Remove(ep.Network);

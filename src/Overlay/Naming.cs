@@ -23,6 +23,13 @@ public static partial class Naming
             throw new OverlayException(OverlayErrorKind.Invalid, $"invalid network name '{name}': use 1-63 lower-case letters, digits and '-' (a DNS label)");
     }
 
+    /// <summary>Service names follow the network name rule: they are DNS labels (NAME, tasks.NAME) and claim keys.</summary>
+    public static void CheckService(string name)
+    {
+        if (!NetworkName().IsMatch(name))
+            throw new OverlayException(OverlayErrorKind.Invalid, $"invalid service name '{name}': use 1-63 lower-case letters, digits and '-' (a DNS label)");
+    }
+
     public static void CheckEndpoint(string what, string name)
     {
         if (!EndpointName().IsMatch(name))

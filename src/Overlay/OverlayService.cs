@@ -23,6 +23,7 @@ public sealed partial class OverlayService
     private readonly VethReaper _reaper;
     private readonly AddressAllocator _ipam;
     private readonly NetworkClaims _networkClaims;
+    private readonly ClaimBoard _claims;
     private readonly TimeProvider _time;
     // Decoded overlay tables, kept by the catalog's feed: reads cost what they touch, not the cluster.
     private readonly CatalogIndex _index;
@@ -47,7 +48,7 @@ public sealed partial class OverlayService
         _places = places ?? new InMemoryEndpointPlaces();
         _index = new CatalogIndex(catalog, options.Node, _places, ReportBad);
         var view = new IndexIpamView(_index);
-        var claims = new ClaimBoard(catalog, view, time, options.ClaimSettle);
+        var claims = _claims = new ClaimBoard(catalog, view, time, options.ClaimSettle);
         _ipam = new AddressAllocator(catalog, view, claims, options, time, persist);
         _networkClaims = new NetworkClaims(claims, options);
     }
@@ -56,6 +57,9 @@ public sealed partial class OverlayService
     public CatalogIndex Index => _index;
 
     public OverlayKernel Kernel => _kernel;
+
+    /// <summary>The claims component over this node's index: IPAM, networks and services claim through it.</summary>
+    public ClaimBoard Claims => _claims;
 
     /// <summary>Veths of detached endpoints still waiting to be deleted.</summary>
     public int VethsPendingDeletion => _reaper.Pending;
@@ -297,6 +301,29 @@ public sealed partial class OverlayService
             if (hostEnd is not null) _reaper.Enqueue(ep.Network, hostEnd);
             _log.LogInformation("detached {Endpoint} in {Netns} from {Network}", ep.Name, path, ep.Network);
             return ep;
+        }
+        finally { _lock.Release(); }
+    }
+
+    /// <summary>
+    /// Marks this node's endpoint of <paramref name="netns"/> on <paramref name="network"/> draining (Disabled: DNS and
+    /// the LB send it no new connections, existing ones keep working) or ready again. The owner rewrites its record, so
+    /// every host sees the change by gossip. Idempotent: an endpoint already in that state is returned as it is.
+    /// </summary>
+    public async Task<EndpointRecord> SetDrainingAsync(string netns, string network, bool draining, CancellationToken ct)
+    {
+        var path = OverlayKernel.NormalizeNetnsPath(netns);
+        await _lock.WaitAsync(ct);
+        try
+        {
+            var ep = FindLocal(path, network)
+                ?? throw new OverlayException(OverlayErrorKind.NotFound, $"namespace {netns} is not attached to network {network}");
+            if (ep.Disabled == draining) return ep;
+            var updated = ep with { Disabled = draining };
+            _catalog.Put(Tables.Endpoints, ep.Id, RecordCodec.Encode(updated, _options.EndpointFormat()));
+            _persist();
+            _log.LogInformation("endpoint {Endpoint} in {Netns} on {Network} is {State}", ep.Name, path, network, draining ? "draining" : "ready again");
+            return updated;
         }
         finally { _lock.Release(); }
     }

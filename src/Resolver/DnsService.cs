@@ -35,11 +35,13 @@ public sealed class DnsService : IDisposable
     private readonly bool _ownsMetrics;
 
     /// <summary>Watches <paramref name="catalog"/> for endpoints.</summary>
-    public DnsService(Catalog catalog, ResolverOptions options, ILoggerFactory? loggers = null, DnsMetrics? metrics = null, TimeProvider? time = null, Random? random = null)
-        : this(catalog.Watch(), options, loggers, metrics, time, random) => _newWatch = catalog.Watch;
+    /// <param name="redirect">Who installs the 127.0.0.11 redirect in sandboxes (the owner of the sandbox table);
+    /// null: the resolver's own table.</param>
+    public DnsService(Catalog catalog, ResolverOptions options, ILoggerFactory? loggers = null, DnsMetrics? metrics = null, TimeProvider? time = null, Random? random = null, ISandboxRedirect? redirect = null)
+        : this(catalog.Watch(), options, loggers, metrics, time, random, redirect) => _newWatch = catalog.Watch;
 
     /// <summary>Builds its names from <paramref name="watch"/>, which it owns and disposes.</summary>
-    public DnsService(CatalogWatch watch, ResolverOptions options, ILoggerFactory? loggers = null, DnsMetrics? metrics = null, TimeProvider? time = null, Random? random = null)
+    public DnsService(CatalogWatch watch, ResolverOptions options, ILoggerFactory? loggers = null, DnsMetrics? metrics = null, TimeProvider? time = null, Random? random = null, ISandboxRedirect? redirect = null)
     {
         Options = options;
         loggers ??= NullLoggerFactory.Instance;
@@ -58,7 +60,7 @@ public sealed class DnsService : IDisposable
         _forwarder = new Forwarder(options, upstreams, answerer, _cache, Metrics, _log, time);
         _engine = new QueryEngine(options, () => Volatile.Read(ref _updater).Current, answerer, _cache, _forwarder, Metrics);
         _pool = new ServingPool(_engine, options, _log, NextSeed);
-        _sandboxes = new SandboxDns(NewListener, options, HostSearchDomains, Metrics, _log);
+        _sandboxes = new SandboxDns(NewListener, options, HostSearchDomains, Metrics, _log, redirect);
         _log.LogInformation("DNS resolver ready: cluster domain {Domain}, TTL {Ttl}, upstreams {Upstreams}",
             options.ClusterDomain, options.Ttl, string.Join(", ", upstreams.Select(u => u.ToString())));
     }

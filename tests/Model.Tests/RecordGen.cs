@@ -76,6 +76,32 @@ internal static class RecordGen
                    Convert.ToHexStringLower(t.Item1), t.Item2, t.Item3, [.. t.Item4], t.Item5, t.Item6, t.Item7, t.Item8,
                    node, vtep, netns, ifname, [.. ports], disabled)));
 
+    /// <summary>Endpoints with the 2.1 flags (Unhealthy, HostLeg) as well.</summary>
+    public static readonly Gen<EndpointRecord> Endpoint21 =
+        Gen.Select(Endpoint, Gen.Bool, Gen.Bool).Select((e, unhealthy, hostLeg) => e with { Unhealthy = unhealthy, HostLeg = hostLeg });
+
+    static readonly Gen<ServicePortSpec> ServicePortGen =
+        Gen.Select(Chars(Mixed + "-", 1, 20), Gen.OneOf("tcp", "udp"), Gen.UShort[1, ushort.MaxValue], Gen.UShort, V4.Null(0.5))
+           .Select((n, p, target, published, ip) => new ServicePortSpec(n, p, target, published, published == 0 ? null : ip));
+
+    /// <summary>Valid services: distinct networks, VIPs in vip mode only, ports made distinct by the rules' keys.</summary>
+    public static readonly Gen<ServiceSpec> Service =
+        Gen.Select(NetworkName, Gen.Select(NetworkName, V4).Array[1, 16], Gen.Int[0, 1], ServicePortGen.Array[0, 12], Gen.Int[0, 2], Gen.Int[0, 86_400], Gen.Int[0, 1])
+           .SelectMany(t => Gen.Select(Gen.Int[0, 3600], Gen.UInt).Select((grace, seed) =>
+           {
+               var mode = (ServiceMode)t.Item3;
+               var networks = t.Item2.DistinctBy(n => n.Item1).Select(n => new ServiceNetwork(n.Item1, mode == ServiceMode.Vip ? n.Item2 : null));
+               var ports = t.Item4.DistinctBy(p => (p.Protocol, p.Target)).DistinctBy(p => (p.Name, p.Protocol))
+                   .Where(p => p.Published == 0).Concat(t.Item4.DistinctBy(p => (p.Protocol, p.Target)).DistinctBy(p => (p.Name, p.Protocol))
+                   .Where(p => p.Published != 0).DistinctBy(p => (p.HostIp, p.Protocol, p.Published)));
+               return new ServiceSpec(t.Item1, [.. networks], mode, [.. ports], (PublishMode)t.Item5, t.Item6, (BalanceMode)t.Item7, grace, seed);
+           }));
+
+    public static ServiceSpec SampleService() => new(
+        "web", [new ServiceNetwork("frontend", IPAddress.Parse("198.19.255.254"))], ServiceMode.Vip,
+        [new ServicePortSpec("http", "tcp", 80, 8080, null), new ServicePortSpec("dns", "udp", 53, 0, null)],
+        PublishMode.Ingress, 0, BalanceMode.Random, 10, 12345);
+
     public static readonly Gen<BlockClaim> Block =
         Gen.Select(NetworkName, Gen.OneOf(NetworkOf(V4, 0, 32), NetworkOf(V6, 0, 128)), Node)
            .Select((n, b, node) => new BlockClaim(n, b, node));

@@ -41,8 +41,8 @@ public sealed class CatalogFile(string dataDir)
         {
             var e = doc.Entries[i];
             if (e is null || e.Table is null || e.Key is null || e.Owner is null || e.Value is null) throw Corrupt($"entry {i} lacks a field");
-            // Stale: only what this node alone decides about; networks are the cluster's, and it relearns them.
-            if (stale && (e.Owner != catalog.LocalNode || e.Table == Tables.Networks)) continue;
+            // Stale: only what this node alone decides about; networks and services are the cluster's, and it relearns them.
+            if (stale && (e.Owner != catalog.LocalNode || Tables.IsClusterOwned(e.Table))) continue;
             byte[] value;
             try { value = Convert.FromBase64String(e.Value); }
             catch (FormatException) { throw Corrupt($"entry {i} ({e.Table}/{e.Key}) has a Value that is not base64"); }

@@ -183,8 +183,8 @@ public sealed class StateLog : IEndpointPlaces, IDisposable
             switch (record)
             {
                 case StateRecord.Entry { Value: var e }:
-                    // Stale: only what this node alone decides about; networks are the cluster's, and it relearns them.
-                    if (stale && (e.Owner != _catalog.LocalNode || e.Table == Tables.Networks)) break;
+                    // Stale: only what this node alone decides about; networks and services are the cluster's, and it relearns them.
+                    if (stale && (e.Owner != _catalog.LocalNode || Tables.IsClusterOwned(e.Table))) break;
                     // Trusted: our own saved state restores the clock, however far it is from zero.
                     try { _catalog.MergeEntry(e, trusted: true); }
                     catch (ArgumentException ex) { throw Corrupt($"entry {e.Table}/{e.Key} is invalid: {ex.Message}"); }

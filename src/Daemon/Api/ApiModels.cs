@@ -14,6 +14,20 @@ public static class ApiViews
             new(n.Name, n.Subnet.ToString(), n.Gateway.ToString(), n.Vni, n.Mtu, n.BlockPrefixLength, endpoints, 1L << (32 - n.BlockPrefixLength));
     }
 
+    extension(ServiceView)
+    {
+        public static ServiceView From(ServiceSpec s, IEnumerable<EndpointRecord> tasks) =>
+            new(s.Name, ServiceArguments.Modes[(int)s.Mode],
+                [.. s.Networks.Select(n => new ServiceNetworkView(n.Network, n.Vip?.ToString()))],
+                [.. s.Ports.Select(p => new ServicePortView(p.Name, p.Protocol, p.Target, p.Published, p.HostIp?.ToString()))],
+                ServiceArguments.PublishModes[(int)s.PublishMode], ServiceArguments.AffinityText(s.AffinitySeconds),
+                ServiceArguments.Balances[(int)s.Balance], s.DrainGraceSeconds, s.Seed,
+                [.. tasks.Select(e => new ServiceBackendView(e.Id, e.Name, e.Network, e.Node, e.Address.ToString(), BackendState(e)))]);
+    }
+
+    /// <summary>What inspect says of a task: draining (the operator's word) before unhealthy (the check's).</summary>
+    public static string BackendState(EndpointRecord e) => e.Disabled ? "draining" : e.Unhealthy ? "unhealthy" : "ready";
+
     extension(EndpointView)
     {
         public static EndpointView From(EndpointRecord e) =>

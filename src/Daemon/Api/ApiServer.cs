@@ -21,6 +21,8 @@ public static class ApiServer
         var services = routes.ServiceProvider;
         var overlay = services.GetRequiredService<OverlayService>();
         var attachments = services.GetRequiredService<AttachFlow>();
+        var serviceStore = services.GetRequiredService<Overlay.Services.ServiceStore>();
+        var graceful = services.GetRequiredService<GracefulDetach>();
         var gossip = services.GetRequiredService<GossipAgent>();
         var keyring = services.GetRequiredService<KeyringFile>();
         var leaving = services.GetRequiredService<Hosting.LeaveRequest>();
@@ -87,8 +89,41 @@ public static class ApiServer
         {
             var req = await Read<DetachRequest>(ctx);
             Require(req.Netns, "netns"); Require(req.Network, "network");
-            var ep = await attachments.DetachAsync(req, ctx.RequestAborted);
+            var ep = await graceful.DetachAsync(req, ctx.RequestAborted);
             return Results.Json(EndpointView.From(ep), ApiJson.Options);
+        });
+        routes.MapPost("/v1/drain", async (HttpContext ctx) =>
+        {
+            var req = await Read<DrainRequest>(ctx);
+            Require(req.Netns, "netns"); Require(req.Network, "network");
+            var ep = await overlay.SetDrainingAsync(req.Netns, req.Network, draining: !req.Undo, ctx.RequestAborted);
+            return Results.Json(EndpointView.From(ep), ApiJson.Options);
+        });
+        routes.MapGet("/v1/services", () =>
+            Results.Json(serviceStore.List().Select(s => ServiceView.From(s, serviceStore.Tasks(s.Name))), ApiJson.Options));
+        routes.MapGet("/v1/services/{name}", (string name) =>
+            Results.Json(ServiceView.From(serviceStore.Get(name), serviceStore.Tasks(name)), ApiJson.Options));
+        routes.MapPost("/v1/services", async (HttpContext ctx) =>
+        {
+            var req = await Read<ServiceRequest>(ctx);
+            Require(req.Name, "name");
+            var spec = await serviceStore.CreateAsync(req, ctx.RequestAborted);
+            return Results.Json(ServiceView.From(spec, serviceStore.Tasks(spec.Name)), ApiJson.Options, statusCode: 201);
+        });
+        // Update: POST or PUT to the service's own path; the body's name, if any, must be that name.
+        async Task<IResult> Update(string name, HttpContext ctx)
+        {
+            var req = await Read<ServiceRequest>(ctx);
+            if (req.Name is not null && req.Name != name) throw new BadRequestException($"body names service '{req.Name}', path names '{name}'");
+            var spec = await serviceStore.UpdateAsync(req with { Name = name }, ctx.RequestAborted);
+            return Results.Json(ServiceView.From(spec, serviceStore.Tasks(spec.Name)), ApiJson.Options);
+        }
+        routes.MapPost("/v1/services/{name}", Update);
+        routes.MapPut("/v1/services/{name}", Update);
+        routes.MapDelete("/v1/services/{name}", async (string name, HttpContext ctx) =>
+        {
+            await serviceStore.RemoveAsync(name, ctx.RequestAborted);
+            return Results.NoContent();
         });
         routes.MapGet("/v1/members", () => Results.Json(gossip.Members.OrderBy(m => m.Name, StringComparer.Ordinal)
             .Select(m => new MemberView(m.Name, m.Address.ToString(), m.Port, m.StatusText, m.Tags)), ApiJson.Options));

@@ -142,8 +142,8 @@ public static class AgentHost
         {
             TombstoneLifetime = reapWindow,
             HideUnknownOwners = true,
-            // A network outlives the node that created it: other hosts' containers are on it.
-            SharedTable = t => t == Tables.Networks,
+            // A network or service outlives the node that created it: other hosts' containers are on it.
+            SharedTable = Tables.IsClusterOwned,
         }));
         services.AddSingleton(sp =>
         {
@@ -186,9 +186,9 @@ public static class AgentHost
             ReapWindow = reapWindow,
             // Checked often enough that nothing outlives the window by more than a tenth of it (at most a minute).
             ReapInterval = TimeSpan.FromSeconds(Math.Clamp(reapWindow.TotalSeconds / 10, 1, 60)),
-            // A network outlives the node that created it (other hosts' containers are on it). Our own endpoints
-            // coming back from peers are re-asserted as they are; the own-endpoints loop checks their veth.
-            KeepOnLeave = e => e.Table == Tables.Networks,
+            // A network or service outlives the node that created it (other hosts' containers are on it). Our own
+            // endpoints coming back from peers are re-asserted as they are; the own-endpoints loop checks their veth.
+            KeepOnLeave = e => Tables.IsClusterOwned(e.Table),
         }, TimeProvider.System, sp.GetRequiredService<ILogger<CatalogReplicator>>()));
         services.AddSingleton(sp =>
         {
@@ -214,10 +214,23 @@ public static class AgentHost
         services.AddSingleton(sp => new DiscoveryMeters(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.AddSingleton(sp => sp.GetRequiredService<DiscoveryMeters>().Agent(sp.GetRequiredService<Catalog>()));
         services.AddSingleton(sp => sp.GetRequiredService<DiscoveryMeters>().Dns());
+        // The load balancer owns each sandbox's one nft table; the resolver's redirect goes into it (SandboxTableRedirect).
+        services.AddSingleton(sp => new Lb.LbMetrics(sp.GetRequiredService<DiscoveryMeters>().Meters));
+        services.AddSingleton(sp => new Lb.Sandboxes.SandboxTables(sp.GetRequiredService<Lb.LbMetrics>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("Discovery.Lb")));
+        services.AddSingleton(sp => new Lb.Programming.LbProgrammer(sp.GetRequiredService<Lb.Sandboxes.SandboxTables>(), sp.GetRequiredService<Lb.LbMetrics>(),
+            sp.GetService<Lb.Programming.IFlowCleanup>() ?? Lb.Programming.NoFlowCleanup.Instance, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Discovery.Lb")));
         services.AddSingleton(sp => new DnsService(sp.GetRequiredService<Catalog>(), o.ToResolverOptions(faults.Point), sp.GetRequiredService<ILoggerFactory>(),
-            sp.GetRequiredService<DnsMetrics>()));
+            sp.GetRequiredService<DnsMetrics>(), redirect: new SandboxTableRedirect(sp.GetRequiredService<Lb.Sandboxes.SandboxTables>(), sp.GetRequiredService<OverlayService>())));
         services.AddSingleton(sp => new AttachFlow(sp.GetRequiredService<OverlayService>(), sp.GetRequiredService<DnsService>(),
             sp.GetRequiredService<ILogger<AttachFlow>>(), faults.Point));
+        services.AddSingleton(sp =>
+        {
+            var overlay = sp.GetRequiredService<OverlayService>();
+            return new Overlay.Services.ServiceStore(sp.GetRequiredService<Catalog>(), overlay.Index, overlay.Claims,
+                sp.GetRequiredService<StateLog>().Flush, Random.Shared, sp.GetRequiredService<ILogger<Overlay.Services.ServiceStore>>());
+        });
+        services.AddSingleton(sp => new GracefulDetach(sp.GetRequiredService<OverlayService>(), sp.GetRequiredService<Overlay.Services.ServiceStore>(),
+            sp.GetRequiredService<AttachFlow>(), TimeProvider.System, sp.GetRequiredService<ILogger<GracefulDetach>>()));
 
         // ── hosted services, in start order ──
         services.AddHostedService<StateService>();
@@ -233,6 +246,8 @@ public static class AgentHost
             var dns = sp.GetRequiredService<DnsService>();
             return run => dns.RunNameTableAsync(run.Started, run.Stopping);
         });
+        AddLoop(services, "lb-programmer", sp => AgentLoops.LbProgrammer(sp.GetRequiredService<Catalog>(), sp.GetRequiredService<Lb.Programming.LbProgrammer>()));
+        AddLoop(services, "lb-resync", sp => AgentLoops.LbResync(sp.GetRequiredService<Lb.Sandboxes.SandboxTables>(), TimeSpan.FromMinutes(10), Log(sp)));
         services.AddHostedService<SandboxDnsService>();
         services.AddHostedService<ApiSocketFile>();
         AddLoop(services, "state-saver", sp => AgentLoops.StateSaver(sp.GetRequiredService<StateLog>(), sp.GetRequiredService<MembersFile>(),

@@ -83,4 +83,44 @@ public static class AgentLoops
             await Task.Delay(TimeSpan.FromSeconds(Math.Clamp(o.BlockReleaseGraceSeconds / 4, 1, 60)), run.Stopping);
         }
     };
+
+    /// <summary>The load balancer: the catalog's services and endpoints into every local sandbox table (see
+    /// <see cref="Lb.Programming.LbProgrammer"/>). Started once its first pass over the catalog is applied.</summary>
+    public static Func<LoopRun, Task> LbProgrammer(Catalog catalog, Lb.Programming.LbProgrammer programmer) => async run =>
+    {
+        using var watch = catalog.Watch();
+        var first = programmer.Reset();
+        foreach (var entry in watch.Snapshot.Entries.Values) programmer.Apply(null, entry, live: true, first);
+        programmer.Program(first, System.Diagnostics.Stopwatch.GetTimestamp());
+        run.Started();
+        var touched = new HashSet<(string, string)>();
+        var reader = watch.Changes;
+        while (await reader.WaitToReadAsync(run.Stopping))
+        {
+            var arrived = System.Diagnostics.Stopwatch.GetTimestamp();
+            touched.Clear();
+            while (reader.TryRead(out var change)) programmer.Apply(change.Previous, change.Current, change.Live, touched);
+            programmer.Program(touched, arrived);
+        }
+    };
+
+    /// <summary>Sandboxes whose last change failed are reloaded within a second; every table is reloaded on a slow
+    /// timer (kube-proxy's periodic full sync), in case something else changed it. Never reads the kernel table.</summary>
+    public static Func<LoopRun, Task> LbResync(Lb.Sandboxes.SandboxTables tables, TimeSpan fullEvery, ILogger log) => async run =>
+    {
+        run.Started();
+        var lastFull = System.Diagnostics.Stopwatch.GetTimestamp();
+        while (true)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1), run.Stopping);
+            if (tables.DirtyCount > 0)
+            {
+                var n = tables.ResyncDirty();
+                if (n > 0) log.LogInformation("LB: reloaded {Count} sandbox tables after failed changes", n);
+            }
+            if (System.Diagnostics.Stopwatch.GetElapsedTime(lastFull) < fullEvery) continue;
+            lastFull = System.Diagnostics.Stopwatch.GetTimestamp();
+            tables.ResyncAll();
+        }
+    };
 }

@@ -13,4 +13,6 @@ public static class ClaimKinds
     public const string Subnet = "subnet";   // a network's subnet (scope: cluster; resource: CIDR; conflicts by overlap)
     public const string NetworkName = "net"; // a network name while it is being created (scope: cluster)
     public const string Vip = "vip";         // a service VIP, for the load-balancing issue (scope: network; resource: address)
+    public const string Port = "port";       // a published port (scope: cluster; resource: "tcp/8080" or "tcp/198.18.0.1:8080"; conflicts by overlap)
+    public const string ServiceName = "svc"; // a service name while it is being created (scope: cluster)
 }

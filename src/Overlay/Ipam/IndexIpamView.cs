@@ -28,7 +28,20 @@ public sealed class IndexIpamView(CatalogIndex index) : IIpamView
     /// <summary>True if <paramref name="held"/> is a block claim of the earlier format (released by deleting its own key).</summary>
     public static bool IsLegacy(HeldClaim held) => held.Entry.Table == Tables.Blocks;
 
-    public IReadOnlyDictionary<uint, AddressUse> AddressesInUse(string network) => new Addresses(index.AddressesOn(network));
+    /// <summary>Endpoint addresses, and service VIPs (written, or claimed by a service being created): a container
+    /// must never get a VIP.</summary>
+    public IReadOnlyDictionary<uint, AddressUse> AddressesInUse(string network)
+    {
+        var endpoints = index.AddressesOn(network);
+        var vips = index.VipsOn(network);
+        var claims = index.ResourceClaims(ClaimKinds.Vip, network);
+        if (vips.IsEmpty && claims.Count == 0) return new Addresses(endpoints);
+        var reserved = vips.ToBuilder();
+        foreach (var c in claims)
+            if (System.Net.IPAddress.TryParse(c.Claim.Resource, out var ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
+                reserved.TryAdd(Ipv4.ToUInt(ip), $"a service being created by {c.Node}");
+        return new WithVips(new Addresses(endpoints), reserved.ToImmutable());
+    }
 
     public IEnumerable<HeldClaim> ClaimsBy(string node)
     {
@@ -37,6 +50,27 @@ public sealed class IndexIpamView(CatalogIndex index) : IIpamView
             foreach (var (legacy, entry) in index.Claims(net.Name))
                 if (legacy.Node == node && entry.Owner == node)
                     yield return new HeldClaim(new ResourceClaim(ClaimKinds.Block, legacy.Network, legacy.Block.ToString(), node), entry);
+    }
+
+    // Endpoint addresses plus VIPs (few: one per service on the network), without copying the endpoints.
+    private sealed class WithVips(Addresses endpoints, ImmutableDictionary<uint, string> vips) : IReadOnlyDictionary<uint, AddressUse>
+    {
+        private static AddressUse Use(string service) => new($"service {service} (VIP)", "");
+        public AddressUse this[uint key] => TryGetValue(key, out var v) ? v : throw new KeyNotFoundException();
+        public IEnumerable<uint> Keys => endpoints.Keys.Concat(vips.Keys.Where(k => !endpoints.ContainsKey(k)));
+        public IEnumerable<AddressUse> Values => Keys.Select(k => this[k]);
+        public int Count => endpoints.Count + vips.Keys.Count(k => !endpoints.ContainsKey(k));
+        public bool ContainsKey(uint key) => endpoints.ContainsKey(key) || vips.ContainsKey(key);
+        public bool TryGetValue(uint key, [MaybeNullWhen(false)] out AddressUse value)
+        {
+            if (endpoints.TryGetValue(key, out value)) return true;
+            bool found = vips.TryGetValue(key, out var s);
+            value = found ? Use(s!) : default;
+            return found;
+        }
+        public IEnumerator<KeyValuePair<uint, AddressUse>> GetEnumerator() =>
+            Keys.Select(k => new KeyValuePair<uint, AddressUse>(k, this[k])).GetEnumerator();
+        IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
     }
 
     // The index's immutable snapshot seen as AddressUse, without a copy: O(1) per allocation.

@@ -41,6 +41,9 @@ public static partial class DescriptorPlacement
         }
     }
 
+    /// <summary>A close-on-exec duplicate of <paramref name="fd"/> at or above <see cref="SelectLimit"/>, or -1.</summary>
+    internal static int DuplicateAbove(int fd) => Fcntl(fd, F_DUPFD_CLOEXEC, SelectLimit);
+
     [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
     private static partial int Fcntl(int fd, int cmd, int arg);
 

@@ -57,6 +57,19 @@ internal sealed unsafe class NetlinkSocket : IDisposable
         }
     }
 
+    /// <summary>Moves the socket to a descriptor at or above <see cref="DescriptorPlacement.SelectLimit"/>, for sockets
+    /// kept per sandbox (libnftables' select() aborts the process on a descriptor of 1024 or more). Best effort: a
+    /// process limit below that leaves it where it is.</summary>
+    public void MoveAboveSelectRange()
+    {
+        ObjectDisposedException.ThrowIf(_fd < 0, this);
+        if (_fd >= DescriptorPlacement.SelectLimit) return;
+        var high = DescriptorPlacement.DuplicateAbove(_fd);
+        if (high < 0) return;
+        Libc.Close(_fd);
+        _fd = high;
+    }
+
     public uint NextSeq()
     {
         // Wraps through 0 on purpose: a batch's range stays contiguous in unsigned arithmetic.
@@ -139,6 +152,26 @@ internal sealed unsafe class NetlinkSocket : IDisposable
                 if (m.Seq - firstSeq >= (uint)count) continue;   // a late reply to an abandoned request
                 var (errno, text) = ParseError(m.Message);
                 onError(m.Seq, errno, text);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reads acks (NLMSG_ERROR, errno 0 for success) for the <paramref name="count"/> acked messages already sent
+    /// with sequence numbers firstSeq.., passing each to <paramref name="onAck"/>; other replies are skipped.
+    /// An nfnetlink batch answers every acked message once the batch has been committed or aborted.
+    /// </summary>
+    public void ReceiveAcks(uint firstSeq, int count, AckHandler onAck)
+    {
+        var seen = 0;
+        while (seen < count)
+        {
+            foreach (var m in new NetlinkMessages(ReceiveDatagram()))
+            {
+                if (m.Type != Nl.NLMSG_ERROR || m.Seq - firstSeq >= (uint)count) continue;
+                var (errno, text) = ParseError(m.Message);
+                onAck(m.Seq, errno, text);
+                seen++;
             }
         }
     }

@@ -34,13 +34,15 @@ internal sealed class SandboxDns : IDisposable
     private readonly IReadOnlyList<string> _search;
     private readonly DnsMetrics _metrics;
     private readonly ILogger _log;
+    private readonly ISandboxRedirect _redirect;
     private readonly object _gate = new();
     private readonly Dictionary<string, Attached> _sandboxes = new(StringComparer.Ordinal);
     // Keys being set up outside the lock: a second attach of the same key meanwhile fails instead of racing the first.
     private readonly HashSet<string> _pending = new(StringComparer.Ordinal);
 
-    public SandboxDns(Func<string, Socket, Socket, IEnumerable<string>, SandboxListener> listen, ResolverOptions options, IReadOnlyList<string> search, DnsMetrics metrics, ILogger log)
+    public SandboxDns(Func<string, Socket, Socket, IEnumerable<string>, SandboxListener> listen, ResolverOptions options, IReadOnlyList<string> search, DnsMetrics metrics, ILogger log, ISandboxRedirect? redirect = null)
     {
+        _redirect = redirect ?? new OwnTableRedirect(log);
         _listen = listen;
         _options = options;
         _search = search;
@@ -52,26 +54,29 @@ internal sealed class SandboxDns : IDisposable
 
     public SandboxListener? Listener(string key) { lock (_gate) return _sandboxes.GetValueOrDefault(key)?.Listener; }
 
-    /// <summary>The nft ruleset for a sandbox: replaces any earlier version of the table in one transaction.</summary>
-    public static string Ruleset(int udpPort, int tcpPort) => $$"""
-        table ip {{TableName}}
-        delete table ip {{TableName}}
-        table ip {{TableName}} {
-          chain output {
-            type nat hook output priority -100; policy accept;
-            ip daddr 127.0.0.11 udp dport 53 dnat to 127.0.0.11:{{udpPort}}
-            ip daddr 127.0.0.11 tcp dport 53 dnat to 127.0.0.11:{{tcpPort}}
-          }
-          chain postrouting {
-            type nat hook postrouting priority 100; policy accept;
-            ip saddr 127.0.0.11 udp sport {{udpPort}} snat to :53
-            ip saddr 127.0.0.11 tcp sport {{tcpPort}} snat to :53
-          }
-        }
+    /// <summary>The redirect as rules for a sandbox's nat output and postrouting chains: DNAT 127.0.0.11:53 to the
+    /// listeners, and the source port turned back to 53 on the way out. The owner of the sandbox's table places them.</summary>
+    public static SandboxRedirectRules RedirectRules(int udpPort, int tcpPort) => new(
+        [$"ip daddr 127.0.0.11 udp dport 53 dnat to 127.0.0.11:{udpPort}", $"ip daddr 127.0.0.11 tcp dport 53 dnat to 127.0.0.11:{tcpPort}"],
+        [$"ip saddr 127.0.0.11 udp sport {udpPort} snat to :53", $"ip saddr 127.0.0.11 tcp sport {tcpPort} snat to :53"]);
 
-        """;
+    /// <summary>The nft ruleset of the resolver's own table: replaces any earlier version of it in one transaction.</summary>
+    public static string Ruleset(int udpPort, int tcpPort) => Ruleset(RedirectRules(udpPort, tcpPort));
 
-    private const string RemoveRuleset = $"table ip {TableName}\ndelete table ip {TableName}\n";
+    /// <summary>The resolver's own table holding <paramref name="rules"/>.</summary>
+    public static string Ruleset(SandboxRedirectRules rules)
+    {
+        ArgumentNullException.ThrowIfNull(rules);
+        var output = string.Concat(rules.Output.Select(r => $"    {r}\n"));
+        var post = string.Concat(rules.Postrouting.Select(r => $"    {r}\n"));
+        return $"table ip {TableName}\ndelete table ip {TableName}\ntable ip {TableName} {{\n" +
+               $"  chain output {{\n    type nat hook output priority -100; policy accept;\n{output}  }}\n" +
+               $"  chain postrouting {{\n    type nat hook postrouting priority 100; policy accept;\n{post}  }}\n}}\n";
+    }
+
+    /// <summary>Deletes the resolver's own table (created first, so a missing table is not an error). The shared
+    /// sandbox table's owner runs it in its first transaction too: a sandbox set up by an older agent has one.</summary>
+    public const string RemoveRuleset = $"table ip {TableName}\ndelete table ip {TableName}\n";
 
     public SandboxAttachment Attach(NetNs sandbox, string key, string? netnsName, IReadOnlyCollection<string> networks)
     {
@@ -85,7 +90,7 @@ internal sealed class SandboxDns : IDisposable
                 {
                     existing.Listener.View.SetNetworks(networks);
                     // Re-assert the kernel side in case someone flushed it; same ports, same result.
-                    Apply(sandbox, key, existing.Listener.UdpEndPoint.Port, existing.Listener.TcpEndPoint.Port);
+                    Apply(sandbox, key, networks, existing.Listener.UdpEndPoint.Port, existing.Listener.TcpEndPoint.Port);
                     if (netnsName is not null) WriteResolvConf(netnsName);
                     return existing.Info;
                 }
@@ -148,7 +153,7 @@ internal sealed class SandboxDns : IDisposable
         string? resolvConf = null;
         try
         {
-            Apply(sandbox, key, ((IPEndPoint)udp.LocalEndPoint!).Port, ((IPEndPoint)tcp.LocalEndPoint!).Port);
+            Apply(sandbox, key, networks, ((IPEndPoint)udp.LocalEndPoint!).Port, ((IPEndPoint)tcp.LocalEndPoint!).Port);
             if (netnsName is not null) resolvConf = WriteResolvConf(netnsName);
         }
         catch
@@ -188,17 +193,8 @@ internal sealed class SandboxDns : IDisposable
         return true;
     }
 
-    private void Apply(NetNs sandbox, string key, int udpPort, int tcpPort)
-    {
-        try
-        {
-            Nftables.Apply(sandbox, Ruleset(udpPort, tcpPort));
-        }
-        catch (NftException e)
-        {
-            throw new SandboxDnsException($"DNS for sandbox {key} ({sandbox}): installing the 127.0.0.11 redirect failed: {e.NftMessage}", e);
-        }
-    }
+    private void Apply(NetNs sandbox, string key, IReadOnlyCollection<string> networks, int udpPort, int tcpPort) =>
+        _redirect.Install(sandbox, key, networks, RedirectRules(udpPort, tcpPort));
 
     private string WriteResolvConf(string netnsName)
     {
@@ -218,22 +214,10 @@ internal sealed class SandboxDns : IDisposable
         }
     }
 
-    /// <summary>Removes the nft table (if the namespace still exists and is still the same one) and the resolv.conf.</summary>
+    /// <summary>Removes the redirect (if the namespace still exists and is still the same one) and the resolv.conf.</summary>
     private void RemoveKernelState(string nsPath, (ulong, ulong) nsId, string? netnsName, string key)
     {
-        try
-        {
-            using var ns = NetNs.Open(nsPath);
-            if (ns.Id == nsId) Nftables.Apply(ns, RemoveRuleset);
-        }
-        catch (NamespaceNotFoundException)
-        {
-            // The sandbox is gone, and its table with it.
-        }
-        catch (NftException e)
-        {
-            _log.LogWarning("DNS detach of {Sandbox}: removing nft table {Table} failed: {Error}", key, TableName, e.NftMessage);
-        }
+        _redirect.Remove(nsPath, nsId, key);
         if (netnsName is null) return;
         var dir = Path.Combine(_options.NetnsEtcDir, netnsName);
         try

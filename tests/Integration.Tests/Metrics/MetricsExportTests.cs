@@ -17,6 +17,8 @@ public sealed class MetricsExportTests : IDisposable
     [
         "discovery_loop_restarts_total", "discovery_reconcile_errors_total", "discovery_dns_dropped_total",
         "discovery_catalog_convergence_seconds", "discovery_gossip_probe_duration_seconds",
+        // No service in this scrape: nothing to balance, program or count.
+        "discovery_lb_backends", "discovery_lb_sync_seconds", "discovery_lb_programming_latency_seconds", "discovery_lb_backend_connections_total",
     ];
 
     private readonly AgentUnderTest _a = new();

@@ -1,0 +1,163 @@
+using System.Diagnostics;
+using Discovery.Lb.Rendering;
+using Discovery.Lb.Sandboxes;
+using Discovery.Lb.Selection;
+using Discovery.Model;
+using Microsoft.Extensions.Logging;
+
+namespace Discovery.Lb.Programming;
+
+/// <summary>
+/// Turns the catalog's services and endpoints into the sandbox tables. It keeps its own index (services by name,
+/// endpoints by (service, network)) from the catalog's visible feed, so an endpoint of a hidden (dead) node leaves
+/// the slots like a removed one. For each batch of changes it recomputes only the (service, network) pairs they
+/// touch — O(that service's endpoints on that network) each — once per network, and hands the result to
+/// <see cref="SandboxTables"/>, which applies the element difference to every local sandbox on the network.
+/// The kernel is never read here.
+/// </summary>
+public sealed class LbProgrammer
+{
+    private readonly SandboxTables _tables;
+    private readonly LbMetrics _metrics;
+    private readonly IFlowCleanup _flows;
+    private readonly ILogger _log;
+    private readonly Dictionary<string, ServiceSpec> _services = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, EndpointRecord> _endpoints = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Service, string Network), Dictionary<string, EndpointRecord>> _members = new();
+    private long _badEntries;
+    private long _lastBadLog;
+
+    public LbProgrammer(SandboxTables tables, LbMetrics metrics, IFlowCleanup flows, ILogger log)
+    {
+        _tables = tables;
+        _metrics = metrics;
+        _flows = flows;
+        _log = log;
+    }
+
+    /// <summary>Catalog entries that could not be decoded (skipped).</summary>
+    public long BadEntries => Interlocked.Read(ref _badEntries);
+
+    /// <summary>
+    /// Forgets the index (a restarted loop starts again from a fresh snapshot) and returns every (service, network)
+    /// it held, so that the next <see cref="Program"/> also clears what the new snapshot no longer has.
+    /// </summary>
+    public HashSet<(string Service, string Network)> Reset()
+    {
+        var touched = new HashSet<(string, string)>(_members.Keys);
+        foreach (var (name, spec) in _services)
+            foreach (var n in spec.Networks) touched.Add((name, n.Network));
+        _services.Clear();
+        _endpoints.Clear();
+        _members.Clear();
+        return touched;
+    }
+
+    /// <summary>Applies one change to the index and notes the (service, network) pairs it touches.</summary>
+    public void Apply(CatalogEntry? previous, CatalogEntry current, bool live, HashSet<(string, string)> touched)
+    {
+        ArgumentNullException.ThrowIfNull(current);
+        try
+        {
+            if (current.Table == Tables.Services) ApplyService(current, live, touched);
+            else if (current.Table == Tables.Endpoints) ApplyEndpoint(current, live, touched);
+        }
+        catch (Exception e) when (e is RecordFormatException or InvalidRecordException or ArgumentException)
+        {
+            // The gossip edge validates entries; one that still fails here is skipped, counted and logged sparingly.
+            var n = Interlocked.Increment(ref _badEntries);
+            var now = Environment.TickCount64;
+            if (now - Interlocked.Read(ref _lastBadLog) < 10_000) return;
+            Interlocked.Exchange(ref _lastBadLog, now);
+            _log.LogWarning("LB skipped catalog entry {Table}/{Key} from {Owner} ({Count} so far): {Error}", current.Table, current.Key, current.Owner, n, e.Message);
+        }
+    }
+
+    /// <summary>Recomputes every touched pair and applies it; records the programming latency from <paramref name="arrived"/>
+    /// (a Stopwatch timestamp of when the changes were taken from the catalog's feed: records carry no write time).</summary>
+    public void Program(HashSet<(string Service, string Network)> touched, long arrived)
+    {
+        if (touched.Count == 0) return;
+        var services = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (service, network) in touched)
+        {
+            services.Add(service);
+            var elements = _services.TryGetValue(service, out var spec) && _members.TryGetValue((service, network), out var members)
+                ? ServiceElements.For(spec, network, members.Values)
+                : spec is not null ? ServiceElements.For(spec, network, []) : [];
+            _tables.SetService(network, service, elements);
+        }
+        foreach (var s in services) UpdateBackendGauge(s);
+        _metrics.Programmed(Stopwatch.GetElapsedTime(arrived));
+    }
+
+    private void ApplyService(CatalogEntry entry, bool live, HashSet<(string, string)> touched)
+    {
+        _services.TryGetValue(entry.Key, out var old);
+        if (old is not null) foreach (var n in old.Networks) touched.Add((entry.Key, n.Network));
+        if (!live)
+        {
+            _services.Remove(entry.Key);
+            return;
+        }
+        var spec = RecordCodec.DecodeService(entry.Value.Span);
+        if (spec.Name != entry.Key) throw new ArgumentException($"service key {entry.Key} holds service {spec.Name}");
+        _services[entry.Key] = spec;
+        foreach (var n in spec.Networks) touched.Add((entry.Key, n.Network));
+    }
+
+    private void ApplyEndpoint(CatalogEntry entry, bool live, HashSet<(string, string)> touched)
+    {
+        if (_endpoints.Remove(entry.Key, out var old) && old.Service is { } oldService)
+        {
+            touched.Add((oldService, old.Network));
+            if (_members.TryGetValue((oldService, old.Network), out var m))
+            {
+                m.Remove(entry.Key);
+                if (m.Count == 0) _members.Remove((oldService, old.Network));
+            }
+        }
+        EndpointRecord? next = null;
+        if (live)
+        {
+            next = RecordCodec.DecodeEndpoint(entry.Value.Span, entry.Key);
+            if (next.Service is { } service && !next.HostLeg)
+            {
+                _endpoints[entry.Key] = next;
+                touched.Add((service, next.Network));
+                if (!_members.TryGetValue((service, next.Network), out var m)) _members[(service, next.Network)] = m = new(StringComparer.Ordinal);
+                m[entry.Key] = next;
+            }
+        }
+        NotifyFlows(old, next);
+    }
+
+    // A backend that was taking connections and no longer is: its existing flows are someone else's job (IFlowCleanup).
+    private void NotifyFlows(EndpointRecord? old, EndpointRecord? next)
+    {
+        if (old?.Service is not { } service || !_services.TryGetValue(service, out var spec) || spec.Mode != ServiceMode.Vip) return;
+        if (old.Disabled) return;   // already reported when it started draining
+        var vip = spec.Networks.FirstOrDefault(n => n.Network == old.Network)?.Vip;
+        if (vip is null) return;
+        var ports = spec.Ports.Select(p => VipPort.ProtocolOf(p.Protocol) is { } proto ? new VipPort(vip, proto, p.Target) : (VipPort?)null)
+            .OfType<VipPort>().Distinct().ToList();
+        if (next is null || next.Service != service || next.Network != old.Network)
+            _flows.BackendRemoved(old.Network, ports, old.Address);
+        else if (next.Disabled)
+            _flows.BackendDraining(old.Network, ports, old.Address, TimeSpan.FromSeconds(spec.DrainGraceSeconds));
+    }
+
+    private void UpdateBackendGauge(string service)
+    {
+        if (!_services.TryGetValue(service, out var spec) || spec.Mode != ServiceMode.Vip)
+        {
+            _metrics.ServiceBackends(service, null);
+            return;
+        }
+        var counts = new int[3];
+        foreach (var n in spec.Networks)
+            if (_members.TryGetValue((service, n.Network), out var members))
+                foreach (var e in members.Values) counts[(int)BackendSelection.StateOf(e)]++;
+        _metrics.ServiceBackends(service, counts);
+    }
+}
