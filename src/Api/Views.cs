@@ -5,9 +5,10 @@ namespace Discovery.Api;
 /// <param name="BlockSize">Addresses per IPAM block (2^(32 − BlockPrefixLength)); `network create` takes it as --block-size.</param>
 public sealed record NetworkView(string Name, string Subnet, string Gateway, int Vni, int Mtu, int BlockPrefixLength, int Endpoints, long BlockSize);
 
+/// <param name="State">ready, draining or unhealthy, as in `service inspect` (what `drain` changes).</param>
 public sealed record EndpointView(
     string Id, string ShortId, string Name, string Network, string Ip, string Mac, string Ifname, string Netns,
-    string Node, IReadOnlyList<string> Aliases, string? Service);
+    string Node, IReadOnlyList<string> Aliases, string? Service, string? State = null);
 
 public sealed record ErrorView(string Error);
 

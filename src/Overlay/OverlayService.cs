@@ -206,6 +206,11 @@ public sealed partial class OverlayService
             if (attached > 0)
                 throw new OverlayException(OverlayErrorKind.Conflict,
                     $"network {name} has {attached} active endpoint(s): {string.Join(", ", sample.Select(e => e.Name))}; detach them first");
+            // A service keeps its VIP on the network: removing the network under it would leave a VIP nobody owns.
+            var users = _index.Services().Where(s => s.Networks.Any(n => n.Network == name)).Select(s => s.Name).ToList();
+            if (users.Count > 0)
+                throw new OverlayException(OverlayErrorKind.Conflict,
+                    $"network {name} is used by service(s) {string.Join(", ", users.Take(5))}; update or remove them first");
             KernelCall(() => _kernel.RemoveNetwork(net.Name), $"remove network {name}");
             _catalog.Delete(Tables.Networks, net.Name);
             _ipam.ReleaseAll(net.Name);

@@ -31,7 +31,7 @@ public static class ApiViews
     extension(EndpointView)
     {
         public static EndpointView From(EndpointRecord e) =>
-            new(e.Id, e.ShortId, e.Name, e.Network, e.Address.ToString(), e.Mac, e.Ifname, e.Netns, e.Node, [.. e.Aliases], e.Service);
+            new(e.Id, e.ShortId, e.Name, e.Network, e.Address.ToString(), e.Mac, e.Ifname, e.Netns, e.Node, [.. e.Aliases], e.Service, BackendState(e));
     }
 }
 
