@@ -247,6 +247,8 @@ public static class AgentHost
             return run => dns.RunNameTableAsync(run.Started, run.Stopping);
         });
         AddLoop(services, "lb-programmer", sp => AgentLoops.LbProgrammer(sp.GetRequiredService<Catalog>(), sp.GetRequiredService<Lb.Programming.LbProgrammer>()));
+        AddLoop(services, "ingress", sp => AgentLoops.Ingress(sp.GetRequiredService<Catalog>(), sp.GetRequiredService<OverlayService>(),
+            sp.GetRequiredService<OverlayOptions>(), sp.GetRequiredService<ILoggerFactory>()));
         AddLoop(services, "lb-resync", sp => AgentLoops.LbResync(sp.GetRequiredService<Lb.Sandboxes.SandboxTables>(), TimeSpan.FromMinutes(10), Log(sp)));
         services.AddHostedService<SandboxDnsService>();
         services.AddHostedService<ApiSocketFile>();

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Net;
+using Discovery.Lb.Selection;
 using Discovery.Model;
 
 namespace Discovery.Lb.Ingress;
@@ -39,17 +40,21 @@ public static class IngressPlan
         {
             var network = svc.Networks[0].Network;
             if (!legByNetwork.TryGetValue(network, out var leg)) continue; // no leg here: this host cannot reach the tasks
-            var all = Usable(tasks.GetValueOrDefault((network, svc.Name)) ?? []);
-            var chosen = svc.PublishMode == PublishMode.Ingress ? all : all.Where(e => e.Node == localNode).ToList();
-            if (svc.PublishMode == PublishMode.Host && chosen.Count == 0) continue;
+            var candidates = tasks.GetValueOrDefault((network, svc.Name)) ?? [];
+            // local and host modes choose among this host's tasks only (their own ready/unhealthy fallback).
+            if (svc.PublishMode != PublishMode.Ingress) candidates = [.. candidates.Where(e => e.Node == localNode)];
+            var byId = candidates.ToDictionary(e => e.Id, StringComparer.Ordinal);
+            var chosen = BackendSelection.Select(candidates);
+            if (svc.PublishMode == PublishMode.Host && chosen.IsEmpty) continue;
+            var backendsOf = chosen.Take(Math.Min(chosen.Length, IngressRuleset.Slots)).ToList();
+            var slots = backendsOf.Count == 0 ? ImmutableArray<int>.Empty
+                : SlotFilling.Fill(new SlotTier(BalanceMode.Random, IngressRuleset.Slots), backendsOf, svc.Seed);
             foreach (var p in svc.Ports.Where(p => p.Published != 0))
             {
                 var key = (p.HostIp, p.Protocol, p.Published);
                 if (ports.ContainsKey(key)) continue;
-                var backends = chosen
-                    .Select(e => new IngressBackend(e.Address, p.Target, e.Node != localNode))
-                    .OrderBy(b => b.Address.ToString(), StringComparer.Ordinal).ToImmutableArray();
-                ports[key] = new PublishedPort(p.HostIp, p.Protocol, p.Published, backends);
+                var backends = backendsOf.Select(b => new IngressBackend(b.Address, p.Target, byId[b.Id].Node != localNode)).ToImmutableArray();
+                ports[key] = new PublishedPort(p.HostIp, p.Protocol, p.Published, backends, slots);
                 if (p.HostIp is not null && IPAddress.IsLoopback(p.HostIp)) localnet.Add(leg.Ifname);
             }
         }
@@ -60,12 +65,4 @@ public static class IngressPlan
         return new IngressState([.. legs.Select(l => l.Ifname).Order(StringComparer.Ordinal)], [.. localnet], ordered);
     }
 
-    // Draining tasks get no new connections; unhealthy ones neither, unless every non-draining task is unhealthy
-    // (then all of them, as kube-proxy falls back to terminating endpoints). TODO(lb-core): use its selection once merged.
-    private static List<EndpointRecord> Usable(List<EndpointRecord> tasks)
-    {
-        var live = tasks.Where(e => !e.Disabled).ToList();
-        var healthy = live.Where(e => !e.Unhealthy).ToList();
-        return healthy.Count > 0 ? healthy : live;
-    }
 }

@@ -22,7 +22,8 @@ namespace Discovery.Lb.Ingress;
 /// </remarks>
 public static class IngressRuleset
 {
-    /// <summary>Slots per published port. Backends beyond this many get none. TODO(lb-core): its slot filler and tiers.</summary>
+    /// <summary>Slots per published port (numgen random), filled round robin by lb-core's <c>SlotFilling</c>. Backends
+    /// beyond this many get none. Consistent balancing is not offered on published ports yet.</summary>
     public const int Slots = 64;
 
     public const string Legs = "legs", Remote = "remote", AnyPublished = "any_published", AddrPublished = "addr_published",
@@ -109,13 +110,12 @@ public static class IngressRuleset
             }
             all[p.HostIp is null ? AnyPublished : AddrPublished][key] = null;
             var map = all[p.HostIp is null ? AnyBackends : AddrBackends];
-            var used = Math.Min(p.Backends.Length, Slots);
-            for (var s = 0; s < Slots; s++)
+            for (var s = 0; s < p.Slots.Length; s++)
             {
-                var b = p.Backends[s % used];
+                var b = p.Backends[p.Slots[s]];
                 map[$"{key} . {Num(s)}"] = $"{b.Address} . {Num(b.Port)}";
             }
-            foreach (var b in p.Backends.Take(used).Where(b => b.Remote)) all[Remote][b.Address.ToString()] = null;
+            foreach (var b in p.Backends.Where(b => b.Remote)) all[Remote][b.Address.ToString()] = null;
         }
         return all;
     }

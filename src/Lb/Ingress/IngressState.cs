@@ -17,7 +17,16 @@ public sealed record IngressBackend(IPAddress Address, ushort Port, bool Remote)
 /// <param name="Protocol">"tcp" or "udp".</param>
 /// <param name="Port">The published port.</param>
 /// <param name="Backends">The tasks it leads to; empty: connections are rejected at once (local mode with no task here).</param>
-public sealed record PublishedPort(IPAddress? HostIp, string Protocol, ushort Port, ImmutableArray<IngressBackend> Backends);
+/// <param name="Slots">For each of <see cref="IngressRuleset.Slots"/> slots, the index of its backend (lb-core's filling).</param>
+public sealed record PublishedPort(IPAddress? HostIp, string Protocol, ushort Port, ImmutableArray<IngressBackend> Backends, ImmutableArray<int> Slots)
+{
+    // Records compare ImmutableArray by reference; a port equals another with the same content.
+    public bool Equals(PublishedPort? other) =>
+        other is not null && Equals(HostIp, other.HostIp) && Protocol == other.Protocol && Port == other.Port
+        && Backends.AsSpan().SequenceEqual(other.Backends.AsSpan()) && Slots.AsSpan().SequenceEqual(other.Slots.AsSpan());
+
+    public override int GetHashCode() => HashCode.Combine(HostIp, Protocol, Port, Backends.Length);
+}
 
 /// <summary>What the host's ingress table must hold: a pure function of the catalog (see <see cref="IngressPlan"/>).</summary>
 /// <param name="Legs">Interface names of every host leg: traffic from them is filtered, traffic to them may be SNATed.</param>

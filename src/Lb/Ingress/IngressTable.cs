@@ -12,6 +12,7 @@ namespace Discovery.Lb.Ingress;
 public sealed class IngressTable(NetNs host, string tableName)
 {
     private IngressState? _applied;
+    private bool _absent; // the table was removed because nothing is published: the next non-empty apply loads it whole
 
     public string Name => tableName;
 
@@ -25,6 +26,15 @@ public sealed class IngressTable(NetNs host, string tableName)
     {
         var previous = reload ? null : _applied;
         _applied = null;
+        if (desired.Legs.IsEmpty && desired.Ports.IsEmpty)
+        {
+            // Nothing published here: no table at all, so a host without published ports carries no trace of them.
+            if (_absent && !reload) return false;
+            Remove();
+            _absent = true;
+            return true;
+        }
+        _absent = false;
         if (!desired.Legs.IsEmpty) SetIfDifferent("net.ipv4.ip_forward", "1");
         foreach (var leg in desired.LocalnetLegs) SetIfDifferent($"net.ipv4.conf.{leg}.route_localnet", "1");
         var text = previous is null ? IngressRuleset.Render(tableName, desired) : IngressRuleset.Diff(tableName, previous, desired);
@@ -41,6 +51,7 @@ public sealed class IngressTable(NetNs host, string tableName)
     public void Remove()
     {
         _applied = null;
+        _absent = true;
         // add + delete: one transaction that succeeds whether or not the table exists.
         Nftables.Apply(host, $"add table ip {tableName}\ndelete table ip {tableName}\n");
     }
