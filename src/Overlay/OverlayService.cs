@@ -212,6 +212,13 @@ public sealed partial class OverlayService
                 throw new OverlayException(OverlayErrorKind.Conflict,
                     $"network {name} is used by service(s) {string.Join(", ", users.Take(5))}; update or remove them first");
             KernelCall(() => _kernel.RemoveNetwork(net.Name), $"remove network {name}");
+            // This host's leg died with the namespace (its veth had one end there); other hosts drop theirs when their
+            // ingress loop sees the network gone.
+            if (HostLeg(name) is { } leg)
+            {
+                _catalog.Delete(Tables.Endpoints, leg.Id);
+                _places.Remove(leg.Id);
+            }
             _catalog.Delete(Tables.Networks, net.Name);
             _ipam.ReleaseAll(net.Name);
             _persist();

@@ -21,7 +21,7 @@ public sealed class IngressProgrammer : IAsyncDisposable
     private CatalogWatch? _watch;
     private CancellationTokenSource? _stop;
     private Task? _loop;
-    private long _syncs, _failures;
+    private long _syncs, _failures, _requested, _served;
     // Asks the loop for a sync outside the catalog's feed (a source of services that is not the catalog); one pending is enough.
     private readonly System.Threading.Channels.Channel<bool> _kick = System.Threading.Channels.Channel.CreateBounded<bool>(
         new System.Threading.Channels.BoundedChannelOptions(1) { FullMode = System.Threading.Channels.BoundedChannelFullMode.DropWrite });
@@ -64,8 +64,17 @@ public sealed class IngressProgrammer : IAsyncDisposable
         _loop = Task.Run(() => RunAsync(_watch, _stop.Token), CancellationToken.None);
     }
 
-    /// <summary>Makes the loop sync soon even if the catalog did not change.</summary>
-    public void RequestSync() => _kick.Writer.TryWrite(true);
+    /// <summary>Makes the loop sync soon even if the catalog did not change. Returns a ticket: the sync that serves
+    /// the request has finished once <see cref="Served"/> reaches it.</summary>
+    public long RequestSync()
+    {
+        var ticket = Interlocked.Increment(ref _requested);
+        _kick.Writer.TryWrite(true);
+        return ticket;
+    }
+
+    /// <summary>The highest <see cref="RequestSync"/> ticket taken before a sync that has since succeeded began.</summary>
+    public long Served => Interlocked.Read(ref _served);
 
     public async Task StopAsync()
     {
@@ -116,6 +125,7 @@ public sealed class IngressProgrammer : IAsyncDisposable
 
     private async Task SyncAsync(bool full, CancellationToken ct)
     {
+        var requested = Interlocked.Read(ref _requested);
         var services = _inputs.Services();
         var endpoints = _inputs.Endpoints();
         var needed = HostLegNeeds.Networks(services, endpoints, _inputs.LocalNode, _inputs.Networks());
@@ -129,5 +139,6 @@ public sealed class IngressProgrammer : IAsyncDisposable
         foreach (var stale in legs.Values.Where(l => !needed.Contains(l.Network)))
             await _inputs.RemoveLegAsync(stale.Network, ct);
         Interlocked.Increment(ref _syncs);
+        Interlocked.Exchange(ref _served, requested);
     }
 }

@@ -60,10 +60,9 @@ public sealed class IngressLab : IAsyncDisposable
     /// <summary>Replaces the services every host sees and waits until every programmer has synced after the change.</summary>
     public async Task SetServicesAsync(params ServiceSpec[] services)
     {
-        var before = _programmers.Select(p => p.Syncs).ToList();
         _services = services;
-        foreach (var p in _programmers) p.RequestSync();
-        await Discovery.Testing.Eventually.Until(() => _programmers.Select((p, i) => p.Syncs > before[i]).All(x => x),
+        var tickets = _programmers.Select(p => p.RequestSync()).ToList();
+        await Discovery.Testing.Eventually.Until(() => _programmers.Select((p, i) => p.Served >= tickets[i]).All(x => x),
             TimeSpan.FromSeconds(10), "every ingress programmer synced the new services");
         await Lab.WaitConvergedAsync();
     }
@@ -81,16 +80,23 @@ public sealed class IngressLab : IAsyncDisposable
     {
         var ep = await Lab.AttachAsync(Lab[host], name, service);
         using var ns = NetNs.Open(ep.Netns);
-        var tcp = ns.Run(() => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
-        tcp.Bind(new IPEndPoint(IPAddress.Any, 80));
-        tcp.Listen(64);
+        Serve(ns, 80, name);
         var udp = ns.Run(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp));
         udp.Bind(new IPEndPoint(IPAddress.Any, 53));
-        _servers.Add(tcp);
         _servers.Add(udp);
-        _ = Task.Run(() => ServeTcpAsync(tcp, name));
         _ = Task.Run(() => ServeUdpAsync(udp, name));
         return ep;
+    }
+
+    /// <summary>A TCP server in <paramref name="ns"/> on every address, <paramref name="port"/>, answering "NAME PEER"
+    /// as HTTP/1.0; it stops when the lab is disposed.</summary>
+    public void Serve(NetNs ns, ushort port, string name)
+    {
+        var tcp = ns.Run(() => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
+        tcp.Bind(new IPEndPoint(IPAddress.Any, port));
+        tcp.Listen(64);
+        _servers.Add(tcp);
+        _ = Task.Run(() => ServeTcpAsync(tcp, name));
     }
 
     private async Task ServeTcpAsync(Socket listener, string name)

@@ -113,6 +113,25 @@ public sealed class IngressMeshTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_container_gains_no_reach_through_a_leg_beyond_published_ports()
+    {
+        await TasksOnAsync(1, 2, 3);
+        await _lab.SetServicesAsync(Service("web", PublishMode.Ingress, Tcp(8080, 80)));
+        var c1 = await _lab.Lab.AttachAsync(_lab.Lab[1], "c1");
+        using var ns = Discovery.Platform.NetNs.Open(c1.Netns);
+        _lab.Serve(_lab.Client, 9000, "outside");
+        _lab.Serve(_lab.Lab[1].HostNs, 9001, "host");
+        // Positive controls: both servers answer where they should, and the container reaches the published port.
+        Assert.Equal("outside", (await GetAsync(_lab.Lab[2].HostNs, ClientIp, 9000))?.Task);
+        Assert.Equal("host", (await GetAsync(_lab.Client, HostIp(1), 9001))?.Task);
+        Assert.NotNull(await GetAsync(ns, HostIp(1), 8080));
+        // Through its gateway and the leg, the container reaches neither the underlay nor its host's own services.
+        Assert.Null(await GetAsync(ns, ClientIp, 9000));
+        Assert.Null(await GetAsync(ns, HostIp(1), 9001));
+        Assert.Null(await GetAsync(ns, _lab.Lab[1].Service.HostLeg(MultiHostLabNetwork)!.Address, 9001));
+    }
+
+    [Fact]
     public async Task Udp_published_port_reaches_every_task()
     {
         var tasks = await TasksOnAsync(1, 2, 3);
