@@ -39,13 +39,15 @@ public static class IngressPlan
         foreach (var svc in published)
         {
             var network = svc.Networks[0].Network;
-            if (!legByNetwork.TryGetValue(network, out var leg)) continue; // no leg here: this host cannot reach the tasks
+            var leg = legByNetwork.GetValueOrDefault(network);
             var candidates = tasks.GetValueOrDefault((network, svc.Name)) ?? [];
             // local and host modes choose among this host's tasks only (their own ready/unhealthy fallback).
             if (svc.PublishMode != PublishMode.Ingress) candidates = [.. candidates.Where(e => e.Node == localNode)];
             var byId = candidates.ToDictionary(e => e.Id, StringComparer.Ordinal);
             var chosen = BackendSelection.Select(candidates);
             if (svc.PublishMode == PublishMode.Host && chosen.IsEmpty) continue;
+            // Without a leg this host cannot reach tasks; a port with none to reach is rejected, which needs no leg.
+            if (leg is null && !chosen.IsEmpty) continue;
             var backendsOf = chosen.Take(Math.Min(chosen.Length, IngressRuleset.Slots)).ToList();
             var slots = backendsOf.Count == 0 ? ImmutableArray<int>.Empty
                 : SlotFilling.Fill(new SlotTier(BalanceMode.Random, IngressRuleset.Slots), backendsOf, svc.Seed);
@@ -55,7 +57,7 @@ public static class IngressPlan
                 if (ports.ContainsKey(key)) continue;
                 var backends = backendsOf.Select(b => new IngressBackend(b.Address, p.Target, byId[b.Id].Node != localNode)).ToImmutableArray();
                 ports[key] = new PublishedPort(p.HostIp, p.Protocol, p.Published, backends, slots);
-                if (p.HostIp is not null && IPAddress.IsLoopback(p.HostIp)) localnet.Add(leg.Ifname);
+                if (leg is not null && !backends.IsEmpty && p.HostIp is not null && IPAddress.IsLoopback(p.HostIp)) localnet.Add(leg.Ifname);
             }
         }
         var ordered = ports.Values

@@ -67,7 +67,8 @@ public sealed class IngressMeshTests(ITestOutputHelper output) : IAsyncLifetime
         foreach (var n in new[] { 1, 2 })
             for (var i = 0; i < 10; i++)
                 Assert.Equal(($"t{n}", ClientIp.ToString()), await GetAsync(_lab.Client, HostIp(n), 8080));
-        // h3 has no task: the port is rejected at once (a reset, well before the client's 2 s timeout).
+        // h3 has no task: its table rejects the port at once (a reset, well before the client's 2 s timeout).
+        Assert.Contains("tcp . 8080", Discovery.Platform.Nftables.Run(_lab.Lab[3].HostNs, $"list set ip {Table} {Discovery.Lb.Ingress.IngressRuleset.AnyRejected}"));
         var clock = Stopwatch.StartNew();
         Assert.Null(await GetAsync(_lab.Client, HostIp(3), 8080));
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"rejected after {clock.Elapsed}");

@@ -34,6 +34,8 @@ public sealed class IngressPlanTests
         var port = Assert.Single(IngressPlan.Build([Svc(PublishMode.Local)], Three.Skip(1), "h1", [Leg]).Ports);
         Assert.Empty(port.Backends);
         Assert.Contains("any_rejected { tcp . 8080 }", IngressRuleset.Render("t", IngressPlan.Build([Svc(PublishMode.Local)], Three.Skip(1), "h1", [Leg])));
+        // Such a host needs no leg (HostLegNeeds gives it none) and still rejects.
+        Assert.Empty(Assert.Single(IngressPlan.Build([Svc(PublishMode.Local)], Three.Skip(1), "h1", []).Ports).Backends);
     }
 
     [Fact]
