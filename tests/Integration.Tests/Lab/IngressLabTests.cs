@@ -119,5 +119,47 @@ public sealed class IngressLabTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public void Local_mode_keeps_the_client_ip_and_loopback_publishing_serves_only_the_host_itself()
+    {
+        using var lab = new LabCluster(3);
+        var servers = new List<Process>();
+        try
+        {
+            lab.CliJson(1, "network", "create", "web", "--subnet", "198.19.73.0/24");
+            lab.CliJson(1, "service", "create", "loc", "--network", "web", "--publish-mode", "local", "--publish", "8090:80");
+            lab.CliJson(1, "service", "create", "lo", "--network", "web", "--publish", "127.0.0.1:8091:80");
+            var l1 = lab.Container("l1");
+            var o2 = lab.Container("o2");
+            Assert.True(Eventually.TrueBlocking(() => lab.Cli(2, "service", "inspect", "lo").Exit == 0, TimeSpan.FromSeconds(10)), "service lo on h2");
+            lab.CliJson(1, "attach", "--netns", l1, "--network", "web", "--name", "l1", "--service", "loc");
+            lab.CliJson(2, "attach", "--netns", o2, "--network", "web", "--name", "o2", "--service", "lo");
+            servers.Add(Httpd(lab, l1, "l1"));
+            servers.Add(Httpd(lab, o2, "o2"));
+            var client = OutsideClient(lab);
+
+            // local: h1 answers from its own task with the client's address; h2 has no task and refuses at once.
+            Assert.True(Eventually.TrueBlocking(() => Curl(client, $"http://{LabCluster.HostIp(1)}:8090/") is not null, TimeSpan.FromSeconds(10)), "local port on h1");
+            for (var i = 0; i < 5; i++) Assert.Equal(("l1", Client), Curl(client, $"http://{LabCluster.HostIp(1)}:8090/"));
+            var clock = Stopwatch.StartNew();
+            Assert.Null(Curl(client, $"http://{LabCluster.HostIp(2)}:8090/"));
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"h2 took {clock.Elapsed} to refuse");
+
+            // 127.0.0.1:8091 answers inside every host (o2 runs on h2), and nowhere from outside.
+            foreach (var h in new[] { 1, 3 })
+                Assert.True(Eventually.TrueBlocking(() => Curl(lab.HostNs(h), "http://127.0.0.1:8091/")?.Task == "o2", TimeSpan.FromSeconds(10)),
+                    $"127.0.0.1:8091 inside h{h}");
+            Assert.Null(Curl(client, $"http://{LabCluster.HostIp(1)}:8091/"));
+        }
+        finally
+        {
+            foreach (var p in servers)
+            {
+                if (!p.HasExited) p.Kill(entireProcessTree: true);
+                p.Dispose();
+            }
+        }
+    }
+
     private static string TableName(LabCluster lab) => Discovery.Daemon.Hosting.AgentLoops.IngressTableName(lab.Prefix);
 }
