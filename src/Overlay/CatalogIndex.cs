@@ -115,14 +115,17 @@ public sealed class CatalogIndex : IDisposable
         }
     }
 
-    /// <summary>How many live endpoints (hidden owners' included) are on <paramref name="network"/>, and up to
+    /// <summary>How many live endpoints other than host legs (hidden owners' included) are on <paramref name="network"/>, and up to
     /// <paramref name="sample"/> of them.</summary>
     public (int Count, IReadOnlyList<EndpointRecord> Sample) EndpointsOn(string network, int sample)
     {
         lock (_gate)
         {
             Drain();
-            return _byNetwork.TryGetValue(network, out var members) ? (members.Count, members.Values.Take(sample).ToList()) : (0, []);
+            // Host legs are the hosts' own plumbing for published ports, not containers: they never keep a network alive.
+            if (!_byNetwork.TryGetValue(network, out var members)) return (0, []);
+            var containers = members.Values.Where(e => !e.HostLeg);
+            return (containers.Count(), containers.Take(sample).ToList());
         }
     }
 

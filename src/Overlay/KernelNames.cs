@@ -16,6 +16,10 @@ public sealed class KernelNames(OverlayOptions options)
 
     public static bool IsHostVeth(string link) => link.StartsWith("ve", StringComparison.Ordinal) && link.Length == 13;
 
+    /// <summary>The host namespace's end of a host leg (see <see cref="OverlayService.EnsureHostLegAsync"/>): "dh" + 11 id
+    /// chars, so it is unique across networks in the one host namespace.</summary>
+    public static string HostLegInterface(string endpointId) => "dh" + endpointId[..11];
+
     /// <summary>Name the container end has between creation and its rename to the requested ifname.</summary>
     public static string TemporaryPeer(string endpointId) => "vc" + endpointId[..11];
 

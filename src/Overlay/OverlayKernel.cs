@@ -70,6 +70,38 @@ public sealed class OverlayKernel(OverlayOptions options)
         }
     }
 
+    // A network with a host leg routes its tasks' replies to clients outside the overlay back through the leg (local
+    // and host publish modes keep the client IP, so those replies are not on the subnet). No redirects: the leg and
+    // the tasks share br0, and a redirect would teach a task a path the host's filter does not expect.
+    private static readonly (string Key, string Value)[] s_legSysctls =
+    [
+        ("net.ipv4.ip_forward", "1"),
+        ("net.ipv4.conf.all.send_redirects", "0"),
+        ("net.ipv4.conf.br0.send_redirects", "0"),
+    ];
+
+    /// <summary>Lets the network's namespace forward, with its default route via the host leg's address: task replies
+    /// to clients off the subnet reach the host, whose nft table admits only replies of connections it DNATed.</summary>
+    public void EnsureLegRouting(NetworkSpec net, IPAddress legAddress)
+    {
+        using var ns = NetNs.Open(_names.NetworkNamespace(net.Name));
+        using var nl = Rtnetlink.Open(ns);
+        foreach (var (key, value) in s_legSysctls)
+            if (Sysctl.Read(ns, key).Trim() != value) Sysctl.Write(ns, key, value);
+        nl.AddRoute(IPNetwork.Parse("0.0.0.0/0"), legAddress, KernelNames.Bridge);
+    }
+
+    /// <summary>Undoes <see cref="EnsureLegRouting"/> when the network's last host leg goes: no route, no forwarding.</summary>
+    public void RemoveLegRouting(string network)
+    {
+        var nsName = _names.NetworkNamespace(network);
+        if (!NetNs.Exists(nsName)) return;
+        using var ns = NetNs.Open(nsName);
+        using var nl = Rtnetlink.Open(ns);
+        nl.DeleteRoute(IPNetwork.Parse("0.0.0.0/0"), null, KernelNames.Bridge);
+        if (Sysctl.Read(ns, "net.ipv4.ip_forward").Trim() != "0") Sysctl.Write(ns, "net.ipv4.ip_forward", "0");
+    }
+
     public bool RemoveNetwork(string network) => NetNs.Delete(_names.NetworkNamespace(network));
 
     /// <summary>Creates the endpoint's veth: the container end named <paramref name="ifname"/> with IP, MAC and MTU; the host end on br0.</summary>
@@ -94,6 +126,10 @@ public sealed class OverlayKernel(OverlayOptions options)
             options.FaultPoint?.Invoke("attach-after-veth");
             ctr.SetLink(ep.Ifname, up: true);
             ctr.SetLink("lo", up: true);
+            // A container with no default route of its own gets the gateway: replies of published ports that keep the
+            // client's address (local and host modes) must go back through the overlay namespace and the host's leg.
+            // One the runtime gave (another interface) is left alone. A host leg never takes one.
+            if (!ep.HostLeg) ctr.AddRouteIfAbsent(IPNetwork.Parse("0.0.0.0/0"), net.Gateway, ep.Ifname);
             nl.SetLink(hostEnd, master: KernelNames.Bridge, mtu: net.Mtu, up: true);
         }
         catch

@@ -15,7 +15,7 @@ namespace Discovery.Overlay;
 /// <see cref="OverlayKernel"/> and records the result in the catalog. Operations are serialized and idempotent; a
 /// failure rolls back what the operation created, so the kernel and the catalog never disagree.
 /// </summary>
-public sealed class OverlayService
+public sealed partial class OverlayService
 {
     private readonly Catalog _catalog;
     private readonly OverlayOptions _options;
@@ -91,7 +91,7 @@ public sealed class OverlayService
     public EndpointRecord? LocalEndpoint(string netnsPath, string network) => _index.LocalEndpoint(netnsPath, network);
 
     /// <summary>Every sandbox that holds an endpoint of this node.</summary>
-    public IReadOnlyList<string> LocalSandboxes() => _index.LocalNamespaces();
+    public IReadOnlyList<string> LocalSandboxes() => _index.LocalNamespaces().Where(p => p != HostLegNetns).ToList();
 
     /// <summary>
     /// Creates a network, or returns the existing one of that name if the request does not contradict it. The name, VNI
@@ -212,6 +212,13 @@ public sealed class OverlayService
                 throw new OverlayException(OverlayErrorKind.Conflict,
                     $"network {name} is used by service(s) {string.Join(", ", users.Take(5))}; update or remove them first");
             KernelCall(() => _kernel.RemoveNetwork(net.Name), $"remove network {name}");
+            // This host's leg died with the namespace (its veth had one end there); other hosts drop theirs when their
+            // ingress loop sees the network gone.
+            if (HostLeg(name) is { } leg)
+            {
+                _catalog.Delete(Tables.Endpoints, leg.Id);
+                _places.Remove(leg.Id);
+            }
             _catalog.Delete(Tables.Networks, net.Name);
             _ipam.ReleaseAll(net.Name);
             _persist();

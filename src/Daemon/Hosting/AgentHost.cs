@@ -269,6 +269,8 @@ public static class AgentHost
                 return flows.RunAsync(run.Stopping);
             };
         });
+        AddLoop(services, "ingress", sp => AgentLoops.Ingress(sp.GetRequiredService<Catalog>(), sp.GetRequiredService<OverlayService>(),
+            sp.GetRequiredService<OverlayOptions>(), sp.GetRequiredService<ILoggerFactory>()));
         AddLoop(services, "lb-resync", sp => AgentLoops.LbResync(sp.GetRequiredService<Lb.Sandboxes.SandboxTables>(), TimeSpan.FromMinutes(10), Log(sp)));
         services.AddHostedService<SandboxDnsService>();
         services.AddHostedService<ApiSocketFile>();

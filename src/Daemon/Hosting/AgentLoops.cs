@@ -127,6 +127,23 @@ public static class AgentLoops
         }
     };
 
+    /// <summary>Published ports: this host's legs and its ingress table (see <see cref="Lb.Ingress.IngressProgrammer"/>).
+    /// A restart builds a new programmer, whose first pass reloads the whole table.</summary>
+    public static Func<LoopRun, Task> Ingress(Catalog catalog, OverlayService overlay, OverlayOptions options, ILoggerFactory loggers) => async run =>
+    {
+        var table = new Lb.Ingress.IngressTable(options.HostNamespace ?? Platform.NetNs.Host, IngressTableName(options.NetnsPrefix));
+        await using var ingress = new Lb.Ingress.IngressProgrammer(catalog, new IngressInputs(overlay, overlay.Index.Services), table,
+            loggers.CreateLogger<Lb.Ingress.IngressProgrammer>());
+        await ingress.StartAsync(run.Stopping);
+        run.Started();
+        await ingress.Completion.WaitAsync(run.Stopping);
+    };
+
+    /// <summary>The host table's name: the namespace prefix makes it this agent's (tests run one prefix per run), and nft
+    /// names take letters, digits and '_' only.</summary>
+    public static string IngressTableName(string netnsPrefix) =>
+        new string([.. netnsPrefix.Select(c => char.IsAsciiLetterOrDigit(c) ? c : '_')]).TrimEnd('_') + "_ingress";
+
     /// <summary>Sandboxes whose last change failed are reloaded within a second; every table's elements are re-asserted
     /// on a slow timer (kube-proxy's periodic full sync), in case something else changed it. Never reads the kernel table.</summary>
     public static Func<LoopRun, Task> LbResync(Lb.Sandboxes.SandboxTables tables, TimeSpan fullEvery, ILogger log) => async run =>

@@ -327,6 +327,29 @@ public sealed class Rtnetlink : IDisposable
         });
     }
 
+    /// <summary>Adds a main-table route unless one to <paramref name="destination"/> (same metric) already exists, which
+    /// it leaves as it is; true if it added one.</summary>
+    public bool AddRouteIfAbsent(IPNetwork destination, IPAddress? gateway, string? ifname)
+    {
+        var (family, target) = CheckRoute(destination, gateway, ifname);
+        var oif = ifname is null ? 0 : IndexOf("route_add", ifname);
+        return Request("route_add", target, (w, seq) =>
+        {
+            w.Begin(Nl.RTM_NEWROUTE, Nl.NLM_F_REQUEST | Nl.NLM_F_ACK | Nl.NLM_F_CREATE | Nl.NLM_F_EXCL, seq);
+            w.Struct(new RtMsg
+            {
+                Family = family,
+                DstLength = (byte)destination.PrefixLength,
+                Table = Nl.RT_TABLE_MAIN,
+                Protocol = Nl.RTPROT_BOOT,
+                Scope = gateway is null ? Nl.RT_SCOPE_LINK : Nl.RT_SCOPE_UNIVERSE,
+                Type = Nl.RTN_UNICAST,
+            });
+            WriteRouteAttributes(w, destination, gateway, oif);
+            w.End();
+        }, tolerated: Errno.EEXIST) == 0;
+    }
+
     /// <summary>Deletes a main-table route; false if no such route exists.</summary>
     public bool DeleteRoute(IPNetwork destination, IPAddress? gateway, string? ifname)
     {

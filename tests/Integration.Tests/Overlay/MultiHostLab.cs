@@ -24,12 +24,16 @@ public sealed class MultiHostLab : IAsyncDisposable
     private readonly KernelScope _k = new();
     private readonly List<NetNs> _containers = [];
     private CatalogReplicator? _replicator;
+    private NetNs? _underlay;
 
     private MultiHostLab() { }
 
     public IReadOnlyList<LabHost> Hosts { get; private set; } = [];
 
     public LabHost this[int i] => Hosts[i - 1];
+
+    /// <summary>Waits until every catalog stores the same entries (after a change made outside <see cref="AttachAsync"/>).</summary>
+    public Task WaitConvergedAsync() => _replicator!.WaitConvergedAsync(TimeSpan.FromSeconds(5));
 
     /// <summary>What every component logged at Warning or above, for failure messages and "nothing went wrong" checks.</summary>
     public ConcurrentQueue<string> Warnings { get; } = new();
@@ -54,7 +58,7 @@ public sealed class MultiHostLab : IAsyncDisposable
 
     private async Task BuildAsync(int count)
     {
-        var underlay = _k.CreateNetNs("u");
+        var underlay = _underlay = _k.CreateNetNs("u");
         var unl = _k.Netlink(underlay);
         unl.CreateBridge("ubr");
         unl.SetLink("ubr", up: true);
@@ -85,10 +89,26 @@ public sealed class MultiHostLab : IAsyncDisposable
         return _k.Name(name);
     }
 
-    /// <summary>Attaches a new container namespace to "web" on <paramref name="host"/> and waits until every catalog has the record.</summary>
-    public async Task<EndpointRecord> AttachAsync(LabHost host, string name)
+    /// <summary>A namespace on the underlay that is no lab host (an outside client): eth0 with <paramref name="address"/>/24
+    /// on the underlay bridge. Removed on dispose.</summary>
+    public NetNs OutsideClient(string name, IPAddress address)
     {
-        var ep = await host.Service.AttachAsync(new AttachRequest(Container(name), Network, name), CancellationToken.None);
+        var ns = _k.CreateNetNs(name);
+        var unl = _k.Netlink(_underlay);
+        unl.CreateVeth("o" + name, "eth0", ns);
+        unl.SetLink("o" + name, master: "ubr", up: true);
+        var nl = _k.Netlink(ns);
+        nl.AddAddress("eth0", address, 24);
+        nl.SetLink("eth0", up: true);
+        nl.SetLink("lo", up: true);
+        return ns;
+    }
+
+    /// <summary>Attaches a new container namespace to "web" on <paramref name="host"/> (as a task of
+    /// <paramref name="service"/>, if given) and waits until every catalog has the record.</summary>
+    public async Task<EndpointRecord> AttachAsync(LabHost host, string name, string? service = null)
+    {
+        var ep = await host.Service.AttachAsync(new AttachRequest(Container(name), Network, name, Service: service), CancellationToken.None);
         await _replicator!.WaitConvergedAsync(TimeSpan.FromSeconds(5));
         return ep;
     }

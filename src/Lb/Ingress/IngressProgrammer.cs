@@ -1,0 +1,144 @@
+using Discovery.Model;
+using Microsoft.Extensions.Logging;
+
+namespace Discovery.Lb.Ingress;
+
+/// <summary>
+/// Keeps this host's legs and its ingress table in step with the catalog. One loop owns the state: it drains every
+/// change that has arrived, then syncs once (legs first, so the table never names a leg that does not exist; legs no
+/// longer needed go after the table stopped using them). A failed sync is retried after a delay with a full reload
+/// of the table; a slow periodic full reload re-asserts the kernel state, as kube-proxy does.
+/// </summary>
+public sealed class IngressProgrammer : IAsyncDisposable
+{
+    private readonly Catalog _catalog;
+    private readonly IIngressInputs _inputs;
+    private readonly IngressTable _table;
+    private readonly ILogger _log;
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _retryDelay;
+    private readonly TimeSpan _resyncInterval;
+    private CatalogWatch? _watch;
+    private CancellationTokenSource? _stop;
+    private Task? _loop;
+    private long _syncs, _failures, _requested, _served;
+    // Asks the loop for a sync outside the catalog's feed (a source of services that is not the catalog); one pending is enough.
+    private readonly System.Threading.Channels.Channel<bool> _kick = System.Threading.Channels.Channel.CreateBounded<bool>(
+        new System.Threading.Channels.BoundedChannelOptions(1) { FullMode = System.Threading.Channels.BoundedChannelFullMode.DropWrite });
+
+    public IngressProgrammer(Catalog catalog, IIngressInputs inputs, IngressTable table, ILogger<IngressProgrammer> log,
+        TimeProvider? time = null, TimeSpan? retryDelay = null, TimeSpan? resyncInterval = null)
+    {
+        _catalog = catalog;
+        _inputs = inputs;
+        _table = table;
+        _log = log;
+        _time = time ?? TimeProvider.System;
+        _retryDelay = retryDelay ?? TimeSpan.FromSeconds(1);
+        _resyncInterval = resyncInterval ?? TimeSpan.FromMinutes(5);
+    }
+
+    /// <summary>Successful syncs so far (for tests and metrics).</summary>
+    public long Syncs => Interlocked.Read(ref _syncs);
+
+    /// <summary>Failed syncs so far.</summary>
+    public long Failures => Interlocked.Read(ref _failures);
+
+    /// <summary>Completes when the loop ends: after <see cref="StopAsync"/>, or faulted if it crashed.</summary>
+    public Task Completion => _loop ?? Task.CompletedTask;
+
+    /// <summary>Takes the catalog view, loads the whole table once, then follows the change feed. Returns after the
+    /// first sync; throws if it failed (the caller restarts).</summary>
+    public async Task StartAsync(CancellationToken ct)
+    {
+        if (_watch is not null) throw new InvalidOperationException("an ingress programmer starts once");
+        _watch = _catalog.Watch();
+        try { await SyncAsync(full: true, ct); }
+        catch
+        {
+            _watch.Dispose();
+            _watch = null;
+            throw;
+        }
+        _stop = new CancellationTokenSource();
+        _loop = Task.Run(() => RunAsync(_watch, _stop.Token), CancellationToken.None);
+    }
+
+    /// <summary>Makes the loop sync soon even if the catalog did not change. Returns a ticket: the sync that serves
+    /// the request has finished once <see cref="Served"/> reaches it.</summary>
+    public long RequestSync()
+    {
+        var ticket = Interlocked.Increment(ref _requested);
+        _kick.Writer.TryWrite(true);
+        return ticket;
+    }
+
+    /// <summary>The highest <see cref="RequestSync"/> ticket taken before a sync that has since succeeded began.</summary>
+    public long Served => Interlocked.Read(ref _served);
+
+    public async Task StopAsync()
+    {
+        if (_stop is null) return;
+        await _stop.CancelAsync();
+        try { await Completion; }
+        catch (OperationCanceledException) { }
+        _watch?.Dispose();
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync();
+
+    private async Task RunAsync(CatalogWatch watch, CancellationToken ct)
+    {
+        var failing = false;
+        var resyncAt = _time.GetUtcNow() + _resyncInterval;
+        while (!ct.IsCancellationRequested)
+        {
+            var wait = failing ? _retryDelay : resyncAt - _time.GetUtcNow();
+            if (wait < TimeSpan.Zero) wait = TimeSpan.Zero;
+            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
+            {
+                timeout.CancelAfter(wait);
+                try { await Task.WhenAny(watch.Changes.WaitToReadAsync(timeout.Token).AsTask(), _kick.Reader.WaitToReadAsync(timeout.Token).AsTask()); }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested) { }
+            }
+            ct.ThrowIfCancellationRequested();
+            var relevant = _kick.Reader.TryRead(out _);
+            while (watch.Changes.TryRead(out var change))
+                relevant |= change.Current.Table is Tables.Services or Tables.Endpoints or Tables.Networks;
+            var full = failing || _time.GetUtcNow() >= resyncAt;
+            if (!relevant && !full) continue;
+            if (full && !failing) resyncAt = _time.GetUtcNow() + _resyncInterval;
+            try
+            {
+                await SyncAsync(full, ct);
+                failing = false;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Kernel and overlay errors end here: counted, logged, retried with a full reload.
+                Interlocked.Increment(ref _failures);
+                if (!failing) _log.LogError("ingress sync failed, retrying with a full reload: {Reason}", $"{ex.GetType().Name}: {ex.Message}");
+                failing = true;
+            }
+        }
+    }
+
+    private async Task SyncAsync(bool full, CancellationToken ct)
+    {
+        var requested = Interlocked.Read(ref _requested);
+        var services = _inputs.Services();
+        var endpoints = _inputs.Endpoints();
+        var needed = HostLegNeeds.Networks(services, endpoints, _inputs.LocalNode, _inputs.Networks());
+        var legs = _inputs.Legs().ToDictionary(l => l.Network, StringComparer.Ordinal);
+        foreach (var network in needed.Where(n => !legs.ContainsKey(n)).Order(StringComparer.Ordinal))
+            legs[network] = await _inputs.EnsureLegAsync(network, ct);
+        // The new legs' records are in the catalog now; the endpoints read before them do not matter to the plan.
+        var used = legs.Values.Where(l => needed.Contains(l.Network)).ToList();
+        var desired = IngressPlan.Build(services, endpoints, _inputs.LocalNode, used);
+        _table.Apply(desired, reload: full);
+        foreach (var stale in legs.Values.Where(l => !needed.Contains(l.Network)))
+            await _inputs.RemoveLegAsync(stale.Network, ct);
+        Interlocked.Increment(ref _syncs);
+        Interlocked.Exchange(ref _served, requested);
+    }
+}

@@ -1,0 +1,144 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+
+namespace Discovery.Lb.Ingress;
+
+/// <summary>
+/// Renders <see cref="IngressState"/> as the host namespace's one ingress table: fixed chains, and sets and maps whose
+/// elements carry everything that changes, so a change after the first load is element updates only (no rule change,
+/// no re-validation of the table). Pure: unit tests check the text.
+/// </summary>
+/// <remarks>
+/// <para>Published ports are matched in prerouting (traffic from outside and from containers through their leg) and
+/// output (the host's own clients), on every local address but 127/8 for ports without an address
+/// (<c>fib daddr type local</c>, as kube-proxy's NodePorts), or on their own address. The backend is
+/// <c>l4proto . port . numgen random mod M</c> looked up in a map filled with the tasks, M slots per port.</para>
+/// <para>postrouting SNATs (masquerade, so to the leg's own address) only what must come back through this host:
+/// connections to tasks on other hosts, hairpin connections that came in from a leg, and connections from 127/8.
+/// Everything else keeps the client's address.</para>
+/// <para>Containers gain no reach through a leg: forward admits from a leg only connections this table DNATed (the
+/// requests of hairpin clients and the replies of tasks), and input only replies.</para>
+/// </remarks>
+public static class IngressRuleset
+{
+    /// <summary>Slots per published port (numgen random), filled round robin by lb-core's <c>SlotFilling</c>. Backends
+    /// beyond this many get none. Consistent balancing is not offered on published ports yet.</summary>
+    public const int Slots = 64;
+
+    public const string Legs = "legs", Remote = "remote", AnyPublished = "any_published", AddrPublished = "addr_published",
+        AnyRejected = "any_rejected", AddrRejected = "addr_rejected", AnyBackends = "any_backends", AddrBackends = "addr_backends";
+
+    /// <summary>The whole table with its elements, replacing any table of that name in the same transaction.</summary>
+    public static string Render(string table, IngressState state)
+    {
+        var sb = new StringBuilder();
+        // add + delete + add: one transaction that works whether or not the table exists, and never leaves it half.
+        sb.Append("add table ip ").Append(table).Append('\n');
+        sb.Append("delete table ip ").Append(table).Append('\n');
+        var slot = $"numgen random mod {Slots}";
+        // Keys are typed with `th dport`, never `tcp dport`: nft 1.0.6 then compiles the dnat's own key as `tcp dport`,
+        // and the lookup of a UDP packet misses (checked here: UDP was never DNATed).
+        sb.Append($$"""
+            table ip {{table}} {
+              set {{Legs}} { type ifname; }
+              set {{Remote}} { type ipv4_addr; }
+              set {{AnyPublished}} { typeof meta l4proto . th dport; }
+              set {{AddrPublished}} { typeof ip daddr . meta l4proto . th dport; }
+              set {{AnyRejected}} { typeof meta l4proto . th dport; }
+              set {{AddrRejected}} { typeof ip daddr . meta l4proto . th dport; }
+              map {{AnyBackends}} { typeof meta l4proto . th dport . {{slot}} : ip daddr . th dport; }
+              map {{AddrBackends}} { typeof ip daddr . meta l4proto . th dport . {{slot}} : ip daddr . th dport; }
+              chain prerouting {
+                type nat hook prerouting priority dstnat; policy accept;
+                jump published
+              }
+              chain output {
+                type nat hook output priority -100; policy accept;
+                jump published
+              }
+              chain published {
+                ip daddr . meta l4proto . th dport @{{AddrPublished}} dnat ip to ip daddr . meta l4proto . th dport . {{slot}} map @{{AddrBackends}}
+                fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport @{{AnyPublished}} dnat ip to meta l4proto . th dport . {{slot}} map @{{AnyBackends}}
+              }
+              chain postrouting {
+                type nat hook postrouting priority srcnat; policy accept;
+                oifname != @{{Legs}} return
+                ct status dnat ip daddr @{{Remote}} masquerade
+                ct status dnat iifname @{{Legs}} masquerade
+                ct status dnat ip saddr 127.0.0.0/8 masquerade
+              }
+              chain forward {
+                type filter hook forward priority filter; policy accept;
+                iifname @{{Legs}} ct status dnat accept
+                iifname @{{Legs}} drop
+              }
+              chain input {
+                type filter hook input priority filter; policy accept;
+                iifname @{{Legs}} ct direction reply accept
+                iifname @{{Legs}} ct state related accept
+                iifname @{{Legs}} drop
+                ip daddr . meta l4proto . th dport @{{AddrRejected}} meta l4proto tcp reject with tcp reset
+                ip daddr . meta l4proto . th dport @{{AddrRejected}} reject
+                fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport @{{AnyRejected}} meta l4proto tcp reject with tcp reset
+                fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport @{{AnyRejected}} reject
+              }
+            }
+
+            """);
+        foreach (var (name, elements) in Elements(state))
+            if (elements.Count > 0)
+                sb.Append("add element ip ").Append(table).Append(' ').Append(name).Append(" { ")
+                    .AppendJoin(", ", elements.Select(e => e.Value is null ? e.Key : $"{e.Key} : {e.Value}")).Append(" }\n");
+        return sb.ToString();
+    }
+
+    /// <summary>Every set and map of the table with its elements: key, and value for maps (null for sets).</summary>
+    public static SortedDictionary<string, SortedDictionary<string, string?>> Elements(IngressState state)
+    {
+        var all = new SortedDictionary<string, SortedDictionary<string, string?>>(StringComparer.Ordinal);
+        foreach (var n in new[] { Legs, Remote, AnyPublished, AddrPublished, AnyRejected, AddrRejected, AnyBackends, AddrBackends })
+            all[n] = new SortedDictionary<string, string?>(StringComparer.Ordinal);
+        foreach (var leg in state.Legs) all[Legs][$"\"{leg}\""] = null;
+        foreach (var p in state.Ports)
+        {
+            var key = p.HostIp is null ? $"{p.Protocol} . {Num(p.Port)}" : $"{p.HostIp} . {p.Protocol} . {Num(p.Port)}";
+            if (p.Backends.IsEmpty)
+            {
+                all[p.HostIp is null ? AnyRejected : AddrRejected][key] = null;
+                continue;
+            }
+            all[p.HostIp is null ? AnyPublished : AddrPublished][key] = null;
+            var map = all[p.HostIp is null ? AnyBackends : AddrBackends];
+            for (var s = 0; s < p.Slots.Length; s++)
+            {
+                var b = p.Backends[p.Slots[s]];
+                map[$"{key} . {Num(s)}"] = $"{b.Address} . {Num(b.Port)}";
+            }
+            foreach (var b in p.Backends.Where(b => b.Remote)) all[Remote][b.Address.ToString()] = null;
+        }
+        return all;
+    }
+
+    /// <summary>The element updates that turn <paramref name="from"/> into <paramref name="to"/>: deletions first, then
+    /// additions (a map key whose value changed is deleted and added again). Empty when nothing changed.</summary>
+    public static string Diff(string table, IngressState from, IngressState to)
+    {
+        var a = Elements(from);
+        var b = Elements(to);
+        var deletes = new StringBuilder();
+        var adds = new StringBuilder();
+        foreach (var (name, old) in a)
+        {
+            var now = b[name];
+            var gone = old.Where(e => !now.TryGetValue(e.Key, out var v) || v != e.Value).Select(e => e.Key).ToList();
+            var come = now.Where(e => !old.TryGetValue(e.Key, out var v) || v != e.Value)
+                .Select(e => e.Value is null ? e.Key : $"{e.Key} : {e.Value}").ToList();
+            if (gone.Count > 0) deletes.Append($"delete element ip {table} {name} {{ ").AppendJoin(", ", gone).Append(" }\n");
+            if (come.Count > 0) adds.Append($"add element ip {table} {name} {{ ").AppendJoin(", ", come).Append(" }\n");
+        }
+        return deletes.Append(adds).ToString();
+    }
+
+    private static string Num(int n) => n.ToString(CultureInfo.InvariantCulture);
+}
