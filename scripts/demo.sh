@@ -16,8 +16,11 @@ D=/tmp/discovery-lab/demo-
 cleanup() {
   [ "${KEEP:-0}" = 1 ] && return
   "$LAB" down
-  for c in 1 2 3; do ip netns del "demo-c$c" 2>/dev/null || true; rm -rf "/etc/netns/demo-c$c"; done
+  for pid in "${HTTPD[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
+  for c in c1 c2 c3 t1 t2 t3 out; do ip netns del "demo-$c" 2>/dev/null || true; rm -rf "/etc/netns/demo-$c"; done
+  rm -rf /tmp/discovery-lab/demo-www
 }
+HTTPD=()
 trap cleanup EXIT
 cleanup >/dev/null 2>&1 || true
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -56,9 +59,39 @@ echo "-- peers programmed into vxlan0 on h3 (neighbor + FDB):"
 ip -n demo-h3-web neigh show dev vxlan0
 bridge -n demo-h3-web fdb show dev vxlan0 | grep dst
 
+step "a service: hello, one task per host (busybox httpd), its VIP balanced in every container, port 8080 published on every host"
+on 1 service create hello --network web --publish http=8080:80 >/dev/null
+for _ in $(seq 1 50); do quiet 3 service inspect hello >/dev/null 2>&1 && break; sleep 0.1; done
+for h in 1 2 3; do
+  ip netns add "demo-t$h"
+  on "$h" attach --netns "demo-t$h" --network web --name "t$h" --service hello >/dev/null
+  www=/tmp/discovery-lab/demo-www/t$h; mkdir -p "$www/cgi-bin"
+  # The page says which task answered and whom it saw: the client's own address, or a host's leg after a cross-host hop.
+  printf '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\ntask t%s saw %%s\\n" "$REMOTE_ADDR"\n' "$h" > "$www/cgi-bin/index.cgi"
+  chmod 755 "$www/cgi-bin/index.cgi"
+  ip netns exec "demo-t$h" busybox httpd -f -p 80 -h "$www" & HTTPD+=($!)
+done
+on 2 service inspect hello
+printf '  c1: dig hello = %s   dig tasks.hello = %s\n' "$(ip netns exec demo-c1 dig +short @127.0.0.11 hello)" \
+  "$(ip netns exec demo-c1 dig +short @127.0.0.11 tasks.hello | sort | tr '\n' ' ')"
+printf '  c1: dig SRV _http._tcp.hello = %s\n' "$(ip netns exec demo-c1 dig +short @127.0.0.11 SRV _http._tcp.hello)"
+# Each answer is "task tN saw ADDR"; wait for the first one (the servers were just started), then show nine.
+curl_n() { local ns=$1 url=$2; for _ in $(seq 1 50); do ip netns exec "$ns" curl -s -m 2 "$url" >/dev/null && break; sleep 0.1; done
+  for _ in $(seq 1 9); do ip netns exec "$ns" curl -s -m 2 "$url" | sed 's/\[::ffff:\(.*\)\]/\1/'; done | sort | uniq -c | sed 's/^/    /'; }
+echo "-- from container c1 (198.19.1.x) to the VIP by name: every task, each sees c1's own address (no SNAT):"
+curl_n demo-c1 http://hello/
+ip netns add demo-out
+ip -n demo-u link add u-out type veth peer name eth0 netns demo-out
+ip -n demo-u link set u-out master ubr0 up
+ip -n demo-out addr add 198.18.0.100/24 dev eth0; ip -n demo-out link set eth0 up
+for n in 1 2 3; do
+  echo "-- from an outside client (198.18.0.100) to the published port of h$n, http://198.18.0.$n:8080/:"
+  curl_n demo-out "http://198.18.0.$n:8080/"
+done
+
 step "metrics of h1 (http://198.18.0.1:9653/metrics, a selection)"
 "$LAB" exec 1 curl -s http://198.18.0.1:9653/metrics \
-  | grep -E '^discovery_(networks|endpoints|overlay_peers|gossip_members|catalog_entries|netlink_ops_total|api_requests_total|dns_queries_total|build_info)'
+  | grep -E '^discovery_(networks|endpoints|overlay_peers|gossip_members|catalog_entries|netlink_ops_total|api_requests_total|dns_queries_total|build_info|lb_services|lb_backends)'
 
 step "detach c1 on h1: its name is gone on h3"
 on 1 detach --netns demo-c1 --network web >/dev/null
