@@ -15,15 +15,15 @@ public sealed class ConntrackTableTests
         using var lab = new DnatLab();
         using var table = ConntrackTable.Open(lab.Client);
         using var client = lab.OpenUdpClient(40000);
-        Assert.Equal(DnatLab.X.ToString(), client.Probe());
+        Assert.Equal(DnatLab.X.ToString(), client.Answer());
 
         lab.RouteTo(DnatLab.Y);
-        Assert.Equal(DnatLab.X.ToString(), client.Probe());        // conntrack pins the flow: the rule change alone moves nothing
+        Assert.Equal(DnatLab.X.ToString(), client.Answer());        // conntrack pins the flow: the rule change alone moves nothing
         lab.Kill(DnatLab.X);
         Assert.Equal("timeout", client.Probe());                   // and now it is black-holed
 
         Assert.Equal(1, table.DeleteBackendFlows(XUdp));
-        Assert.Equal(DnatLab.Y.ToString(), client.Probe());
+        Assert.Equal(DnatLab.Y.ToString(), client.Answer());
     }
 
     [Fact]
@@ -32,7 +32,7 @@ public sealed class ConntrackTableTests
         using var lab = new DnatLab();
         using var table = ConntrackTable.Open(lab.Client);
         using var client = lab.OpenUdpClient(40001);
-        Assert.Equal(DnatLab.X.ToString(), client.Probe());        // one real DNATed flow on X
+        Assert.Equal(DnatLab.X.ToString(), client.Answer());        // one real DNATed flow on X
 
         var client2 = IPAddress.Parse("198.18.201.1");
         var other = IPAddress.Parse("198.19.252.9");
@@ -72,7 +72,7 @@ public sealed class ConntrackTableTests
         using var table = ConntrackTable.Open(lab.Client);
         using var connection = lab.ConnectTcp();
         using var client = lab.OpenUdpClient(40002);
-        Assert.Equal(DnatLab.X.ToString(), client.Probe());
+        Assert.Equal(DnatLab.X.ToString(), client.Answer());
         var tcp = new BackendFlows(DnatLab.X, FlowProtocols.Tcp) { BackendPort = DnatLab.TcpBackendPort };
         var established = Assert.Single(table.List(tcp));
         Assert.Equal(DnatLab.Vip, established.Original.Destination);

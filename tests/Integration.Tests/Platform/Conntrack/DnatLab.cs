@@ -170,6 +170,15 @@ internal sealed class DnatLab : IDisposable
             }
         }
 
+        /// <summary>Which backend answers this flow, for a probe expected to be answered: a datagram lost on a loaded
+        /// machine (the first one also waits for ARP) is sent again on the same flow, up to 10 times.</summary>
+        public string Answer()
+        {
+            var answer = "timeout";
+            for (var i = 0; i < 10 && answer == "timeout"; i++) answer = Probe();
+            return answer;
+        }
+
         public void Dispose() => socket.Dispose();
     }
 }
