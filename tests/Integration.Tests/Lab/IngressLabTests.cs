@@ -14,41 +14,7 @@ namespace Discovery.Tests.Lab;
 [Collection("agent")]
 public sealed class IngressLabTests(ITestOutputHelper output)
 {
-    private const string Client = "198.18.0.100";
-
-    /// <summary>Starts busybox httpd on :80 in <paramref name="ns"/>; its index CGI answers "NAME REMOTE_ADDR".</summary>
-    private static Process Httpd(LabCluster lab, string ns, string name)
-    {
-        var root = Path.Combine(lab.Dir, "www-" + name);
-        Directory.CreateDirectory(Path.Combine(root, "cgi-bin"));
-        var cgi = Path.Combine(root, "cgi-bin", "index.cgi");
-        File.WriteAllText(cgi, $"#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n{name} %s\\n' \"$REMOTE_ADDR\"\n");
-        File.SetUnixFileMode(cgi, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
-        var psi = new ProcessStartInfo("ip", ["netns", "exec", ns, "busybox", "httpd", "-f", "-p", "80", "-h", root])
-        { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        return Process.Start(psi)!;
-    }
-
-    /// <summary>A namespace on the lab's underlay bridge with <see cref="Client"/>: no agent, no overlay.</summary>
-    private static string OutsideClient(LabCluster lab)
-    {
-        var ns = lab.Prefix + "out";
-        Sh.Run("ip", "netns", "add", ns);
-        Sh.Run("ip", "-n", lab.Prefix + "u", "link", "add", "u-out", "type", "veth", "peer", "name", "eth0", "netns", ns);
-        Sh.Run("ip", "-n", lab.Prefix + "u", "link", "set", "u-out", "master", "ubr0", "up");
-        Sh.Run("ip", "-n", ns, "addr", "add", Client + "/24", "dev", "eth0");
-        Sh.Run("ip", "-n", ns, "link", "set", "eth0", "up");
-        Sh.Run("ip", "-n", ns, "link", "set", "lo", "up");
-        return ns;
-    }
-
-    private static (string Task, string Peer)? Curl(string ns, string url)
-    {
-        var (exit, body, _) = Sh.Try("ip", "netns", "exec", ns, "curl", "-s", "-m", "3", url);
-        var parts = body.Trim().Split(' ');
-        // busybox httpd listens on IPv6 and prints an IPv4 peer as [::ffff:a.b.c.d].
-        return exit == 0 && parts.Length == 2 ? (parts[0], parts[1].Replace("[::ffff:", "").TrimEnd(']')) : null;
-    }
+    private const string Client = LabWorkloads.OutsideAddress;
 
     [Fact]
     public void Curl_to_a_published_port_on_every_host_reaches_all_tasks_and_a_detached_task_leaves_within_a_second()
@@ -66,16 +32,16 @@ public sealed class IngressLabTests(ITestOutputHelper output)
                 Assert.True(Eventually.TrueBlocking(() => lab.Cli(h, "service", "inspect", "web").Exit == 0, TimeSpan.FromSeconds(10)), $"service web on h{h}");
                 var ep = lab.CliJson(h, "attach", "--netns", ns, "--network", "web", "--name", $"t{h}", "--service", "web");
                 tasks[$"t{h}"] = ns;
-                servers.Add(Httpd(lab, ns, $"t{h}"));
+                servers.Add(LabWorkloads.Httpd(lab, ns, $"t{h}"));
             }
-            var client = OutsideClient(lab);
+            var client = LabWorkloads.OutsideClient(lab);
             foreach (var n in new[] { 1, 2, 3 })
             {
                 var url = $"http://{LabCluster.HostIp(n)}:8080/";
                 var seen = new List<(string Task, string Peer)?>();
                 Assert.True(Eventually.TrueBlocking(() =>
                 {
-                    seen.Add(Curl(client, url));
+                    seen.Add(LabWorkloads.Curl(client, url));
                     return tasks.Keys.All(t => seen.Any(s => s?.Task == t));
                 }, TimeSpan.FromSeconds(30)), $"all tasks through h{n}: {string.Join(", ", seen.Select(s => s?.ToString() ?? "none"))}\n{lab.Log(n)}");
                 output.WriteLine($"via h{n}: {string.Join(", ", seen.Where(s => s is not null).Distinct())}");
@@ -104,7 +70,7 @@ public sealed class IngressLabTests(ITestOutputHelper output)
             foreach (var n in new[] { 1, 2, 3 })
                 for (var i = 0; i < 10; i++)
                 {
-                    var a = Curl(client, $"http://{LabCluster.HostIp(n)}:8080/");
+                    var a = LabWorkloads.Curl(client, $"http://{LabCluster.HostIp(n)}:8080/");
                     Assert.NotNull(a);
                     Assert.NotEqual("t2", a.Value.Task);
                 }
@@ -134,22 +100,22 @@ public sealed class IngressLabTests(ITestOutputHelper output)
             Assert.True(Eventually.TrueBlocking(() => lab.Cli(2, "service", "inspect", "lo").Exit == 0, TimeSpan.FromSeconds(10)), "service lo on h2");
             lab.CliJson(1, "attach", "--netns", l1, "--network", "web", "--name", "l1", "--service", "loc");
             lab.CliJson(2, "attach", "--netns", o2, "--network", "web", "--name", "o2", "--service", "lo");
-            servers.Add(Httpd(lab, l1, "l1"));
-            servers.Add(Httpd(lab, o2, "o2"));
-            var client = OutsideClient(lab);
+            servers.Add(LabWorkloads.Httpd(lab, l1, "l1"));
+            servers.Add(LabWorkloads.Httpd(lab, o2, "o2"));
+            var client = LabWorkloads.OutsideClient(lab);
 
             // local: h1 answers from its own task with the client's address; h2 has no task and refuses at once.
-            Assert.True(Eventually.TrueBlocking(() => Curl(client, $"http://{LabCluster.HostIp(1)}:8090/") is not null, TimeSpan.FromSeconds(10)), "local port on h1");
-            for (var i = 0; i < 5; i++) Assert.Equal(("l1", Client), Curl(client, $"http://{LabCluster.HostIp(1)}:8090/"));
+            Assert.True(Eventually.TrueBlocking(() => LabWorkloads.Curl(client, $"http://{LabCluster.HostIp(1)}:8090/") is not null, TimeSpan.FromSeconds(10)), "local port on h1");
+            for (var i = 0; i < 5; i++) Assert.Equal(("l1", Client), LabWorkloads.Curl(client, $"http://{LabCluster.HostIp(1)}:8090/"));
             var clock = Stopwatch.StartNew();
-            Assert.Null(Curl(client, $"http://{LabCluster.HostIp(2)}:8090/"));
+            Assert.Null(LabWorkloads.Curl(client, $"http://{LabCluster.HostIp(2)}:8090/"));
             Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"h2 took {clock.Elapsed} to refuse");
 
             // 127.0.0.1:8091 answers inside every host (o2 runs on h2), and nowhere from outside.
             foreach (var h in new[] { 1, 3 })
-                Assert.True(Eventually.TrueBlocking(() => Curl(lab.HostNs(h), "http://127.0.0.1:8091/")?.Task == "o2", TimeSpan.FromSeconds(10)),
+                Assert.True(Eventually.TrueBlocking(() => LabWorkloads.Curl(lab.HostNs(h), "http://127.0.0.1:8091/")?.Task == "o2", TimeSpan.FromSeconds(10)),
                     $"127.0.0.1:8091 inside h{h}");
-            Assert.Null(Curl(client, $"http://{LabCluster.HostIp(1)}:8091/"));
+            Assert.Null(LabWorkloads.Curl(client, $"http://{LabCluster.HostIp(1)}:8091/"));
         }
         finally
         {

@@ -77,8 +77,7 @@ public sealed class LbLabTests(ITestOutputHelper output) : IDisposable
 
     private static string TaskOf(string reply) => reply.Split(' ')[0];
 
-    private static bool TableHolds(string netns, string address) =>
-        Sh.Try("ip", "netns", "exec", netns, "nft", "list", "map", "ip", "discovery_sandbox", "backends").Out.Contains(address + " . ", StringComparison.Ordinal);
+    private static bool TableHolds(string netns, string address) => LabWorkloads.SandboxTableHolds(netns, address);
 
     [Fact]
     public void A_client_reaches_tasks_on_every_host_through_the_VIP_with_its_own_address_and_removals_reach_it_quickly()
