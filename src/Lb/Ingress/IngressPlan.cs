@@ -43,16 +43,18 @@ public static class IngressPlan
         if (svc.PublishMode == PublishMode.Host && chosen.IsEmpty) return [];
         // Without a leg this host cannot reach tasks; a port with none to reach is rejected, which needs no leg.
         if (leg is null && !chosen.IsEmpty) return [];
-        var backendsOf = chosen.Take(Math.Min(chosen.Length, IngressRuleset.Slots)).ToList();
-        var slots = backendsOf.Count == 0 ? ImmutableArray<int>.Empty
-            : SlotFilling.Fill(new SlotTier(BalanceMode.Random, IngressRuleset.Slots), backendsOf, svc.Seed);
+        // lb-core's tiers and filling, as for the service's VIP: every task gets slots, and consistent balancing
+        // fills Maglev slots from the service's seed, so every host maps one flow to the same task.
+        var backendsOf = chosen;
+        var tier = chosen.IsEmpty ? default : SlotTiers.For(svc.Balance, chosen.Length);
+        var slots = chosen.IsEmpty ? ImmutableArray<int>.Empty : SlotFilling.Fill(tier, chosen, svc.Seed);
         var ports = ImmutableArray.CreateBuilder<PublishedPort>();
         var seen = new HashSet<(IPAddress?, string, ushort)>();
         foreach (var p in svc.Ports.Where(p => p.Published != 0))
         {
             if (!seen.Add((p.HostIp, p.Protocol, p.Published))) continue;
             var backends = backendsOf.Select(b => new IngressBackend(b.Address, p.Target, byId[b.Id].Node != localNode)).ToImmutableArray();
-            ports.Add(new PublishedPort(p.HostIp, p.Protocol, p.Published, backends, slots));
+            ports.Add(new PublishedPort(p.HostIp, p.Protocol, p.Published, backends, tier, slots));
         }
         return ports.ToImmutable();
     }

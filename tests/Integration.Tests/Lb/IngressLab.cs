@@ -158,13 +158,19 @@ public sealed class IngressLab : IAsyncDisposable
         catch (Exception ex) when (ex is OperationCanceledException or SocketException) { return null; }
     }
 
-    /// <summary>One UDP question from a fresh source port: ("NAME", "PEER") of the task that answered, or null (2 s).</summary>
-    public static async Task<(string Task, string Peer)?> AskUdpAsync(NetNs from, IPAddress ip, int port)
+    /// <summary>One UDP question from a fresh source port, or from <paramref name="sourcePort"/> when given: ("NAME",
+    /// "PEER") of the task that answered, or null (2 s).</summary>
+    public static async Task<(string Task, string Peer)?> AskUdpAsync(NetNs from, IPAddress ip, int port, int sourcePort = 0)
     {
         using var s = from.Run(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp));
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
         try
         {
+            if (sourcePort != 0)
+            {
+                s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                s.Bind(new IPEndPoint(IPAddress.Any, sourcePort));
+            }
             await s.ConnectAsync(new IPEndPoint(ip, port), cts.Token);
             await s.SendAsync("?"u8.ToArray(), SocketFlags.None, cts.Token);
             var buf = new byte[512];
