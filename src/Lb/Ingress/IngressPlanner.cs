@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Net;
 using Discovery.Lb.Programming;
+using Discovery.Lb.Rendering;
 using Discovery.Model;
 
 namespace Discovery.Lb.Ingress;
@@ -136,13 +137,13 @@ public sealed class IngressPlanner(string localNode)
         }
         var before = new List<PublishedPort>();
         var after = new List<PublishedPort>();
+        _left.Clear();
         foreach (var name in changed)
         {
-            if (_effective.Remove(name, out var was))
-            {
-                before.AddRange(was);
-                _ports -= was.Length;
-            }
+            var was = _effective.Remove(name, out var w) ? w : [];
+            before.AddRange(was);
+            _ports -= was.Length;
+            if (!was.IsEmpty) NoteLeft(name, was, _raw.TryGetValue(name, out var r) ? r : []);
             _localnetOf.Remove(name);
             if (!_raw.TryGetValue(name, out var raw)) continue;
             var own = raw.Where(p => _claims[(p.HostIp, p.Protocol, p.Port)].Min == name).ToImmutableArray();
@@ -157,6 +158,28 @@ public sealed class IngressPlanner(string localNode)
         _legs = [.. legs.Select(l => l.Ifname).Order(StringComparer.Ordinal)];
         return (new IngressState(beforeLegs, beforeLocalnet, IngressPlan.Ordered(before)),
             new IngressState(_legs, LocalnetLegs(), IngressPlan.Ordered(after)));
+    }
+
+    /// <summary>Backends that left a published port in the last <see cref="Plan"/>, by port (address
+    /// <see cref="IPAddress.Any"/> for a port on every host address): their flows through this host are to be cut.</summary>
+    public IReadOnlyList<(VipPort Port, IPAddress Backend)> Left => _left;
+
+    private readonly List<(VipPort, IPAddress)> _left = [];
+
+    // A backend in a port before, in the port of the same key no more, and no longer a task of the service (removed,
+    // or its host dead), as the east-west programmer reports removals. A draining or unhealthy task keeps its flows.
+    private void NoteLeft(string service, ImmutableArray<PublishedPort> was, ImmutableArray<PublishedPort> now)
+    {
+        var network = _services.TryGetValue(service, out var spec) ? IngressPlan.NetworkOf(spec) : null;
+        var tasks = network is null ? [] : _members.Of(service, network).Select(e => e.Address).ToHashSet();
+        foreach (var p in was)
+        {
+            if (p.Backends.IsEmpty || VipPort.ProtocolOf(p.Protocol) is not { } proto) continue;
+            var same = now.FirstOrDefault(n => Equals(n.HostIp, p.HostIp) && n.Protocol == p.Protocol && n.Port == p.Port);
+            foreach (var b in p.Backends)
+                if (!tasks.Contains(b.Address) && (same is null || !same.Backends.Any(x => x.Address.Equals(b.Address))))
+                    _left.Add((new VipPort(p.HostIp ?? IPAddress.Any, proto, p.Port), b.Address));
+        }
     }
 
     /// <summary>The whole state (for a full reload): O(all published ports).</summary>

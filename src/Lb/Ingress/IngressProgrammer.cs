@@ -21,6 +21,7 @@ public sealed class IngressProgrammer : IAsyncDisposable
     private readonly TimeSpan _retryDelay;
     private readonly TimeSpan _resyncInterval;
     private readonly IngressPlanner _planner;
+    private readonly Programming.IFlowCleanup _flows;
     private readonly HashSet<string> _touched = new(StringComparer.Ordinal);
     private bool _servicesDirty = true, _networksDirty = true;
     private Dictionary<string, HostLegInfo> _usedLegs = new(StringComparer.Ordinal);
@@ -33,8 +34,9 @@ public sealed class IngressProgrammer : IAsyncDisposable
         new System.Threading.Channels.BoundedChannelOptions(1) { FullMode = System.Threading.Channels.BoundedChannelFullMode.DropWrite });
 
     public IngressProgrammer(Catalog catalog, IIngressInputs inputs, IngressTable table, ILogger<IngressProgrammer> log,
-        TimeProvider? time = null, TimeSpan? retryDelay = null, TimeSpan? resyncInterval = null)
+        TimeProvider? time = null, TimeSpan? retryDelay = null, TimeSpan? resyncInterval = null, Programming.IFlowCleanup? flows = null)
     {
+        _flows = flows ?? Programming.NoFlowCleanup.Instance;
         _catalog = catalog;
         _inputs = inputs;
         _table = table;
@@ -194,6 +196,9 @@ public sealed class IngressProgrammer : IAsyncDisposable
         if (everything || (_table.Absent && !_planner.IsEmpty)) _table.Apply(_planner.Full(), reload: true);
         else if (_planner.IsEmpty) _table.Apply(IngressState.Empty);
         else _table.ApplyChanges(from, to);
+        // Backends gone from the table: their established flows through this host go too (off this path, queued).
+        foreach (var left in _planner.Left.GroupBy(l => l.Backend))
+            _flows.PublishedBackendRemoved(_table.Host, [.. left.Select(l => l.Port)], left.Key);
         foreach (var stale in legs.Values.Where(l => !needed.Contains(l.Network)))
             await _inputs.RemoveLegAsync(stale.Network, ct);
         Interlocked.Add(ref _recomputed, _planner.Recomputed - before);

@@ -18,6 +18,9 @@ public sealed class IngressTable(NetNs host, string tableName)
 
     public string Name => tableName;
 
+    /// <summary>The host namespace the table lives in (published ports' conntrack entries are there too).</summary>
+    public NetNs Host => host;
+
     /// <summary>The kernel holds what the last apply asked (a table, or none): false before the first apply and after a
     /// failure, when only a full <see cref="Apply"/> may follow.</summary>
     public bool Loaded => _loaded;
