@@ -187,6 +187,26 @@ public sealed class IngressMeshTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_udp_flow_pinned_to_a_removed_task_through_a_published_port_moves_after_removal()
+    {
+        var tasks = await TasksOnAsync(1, 2, 3);
+        await _lab.SetServicesAsync(Service("web", PublishMode.Ingress, Udp(5353, 53)));
+        // Find a source port whose flow through host 1 lands on t2 (a task on another host), and check it stays there.
+        int? pinned = null;
+        for (var sport = 41001; sport <= 41060 && pinned is null; sport++)
+            if ((await AskUdpAsync(_lab.Client, HostIp(1), 5353, sport))?.Task == "t2") pinned = sport;
+        Assert.NotNull(pinned);
+        Assert.Equal("t2", (await AskUdpAsync(_lab.Client, HostIp(1), 5353, pinned.Value))?.Task);
+        var cutsBefore = _lab.FlowCutsDone(1);
+        await _lab.Lab[2].Service.DetachAsync(new Discovery.Api.DetachRequest(tasks["t2"].Netns, MultiHostLabNetwork), CancellationToken.None);
+        // Host 1's cleanup ran for the removal (the positive signal), then the same flow is answered by a live task.
+        await Eventually.Until(() => _lab.FlowCutsDone(1) > cutsBefore, TimeSpan.FromSeconds(2), "host 1 cut t2's flows");
+        var after = await AskUdpAsync(_lab.Client, HostIp(1), 5353, pinned.Value);
+        Assert.NotNull(after);
+        Assert.NotEqual("t2", after.Value.Task);
+    }
+
+    [Fact]
     public async Task Legs_and_published_ports_go_when_the_last_published_service_goes()
     {
         await TasksOnAsync(1, 2, 3);
