@@ -12,8 +12,6 @@ public sealed class IngressInputs(OverlayService overlay, Func<IReadOnlyList<Ser
 
     public IReadOnlyList<ServiceSpec> Services() => services();
 
-    public IReadOnlyList<EndpointRecord> Endpoints() => overlay.Endpoints();
-
     public IReadOnlySet<string> Networks() => overlay.Networks().Select(n => n.Name).ToHashSet(StringComparer.Ordinal);
 
     public IReadOnlyList<HostLegInfo> Legs() => [.. overlay.HostLegs().Select(Info)];

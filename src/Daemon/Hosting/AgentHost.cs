@@ -270,7 +270,7 @@ public static class AgentHost
             };
         });
         AddLoop(services, "ingress", sp => AgentLoops.Ingress(sp.GetRequiredService<Catalog>(), sp.GetRequiredService<OverlayService>(),
-            sp.GetRequiredService<OverlayOptions>(), sp.GetRequiredService<ILoggerFactory>()));
+            sp.GetRequiredService<OverlayOptions>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<Lb.Programming.ConntrackFlowCleanup>()));
         AddLoop(services, "lb-resync", sp => AgentLoops.LbResync(sp.GetRequiredService<Lb.Sandboxes.SandboxTables>(), TimeSpan.FromMinutes(10), Log(sp)));
         services.AddHostedService<SandboxDnsService>();
         services.AddHostedService<ApiSocketFile>();

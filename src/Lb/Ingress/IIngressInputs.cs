@@ -2,7 +2,7 @@ using Discovery.Model;
 
 namespace Discovery.Lb.Ingress;
 
-/// <summary>What the routing mesh reads and the one thing it asks of the overlay (host legs). The agent implements it
+/// <summary>What the routing mesh reads besides the catalog's endpoints (it follows those itself) and the one thing it asks of the overlay (host legs). The agent implements it
 /// over the overlay service and the catalog; Lb does not reference Overlay.</summary>
 public interface IIngressInputs
 {
@@ -11,9 +11,6 @@ public interface IIngressInputs
 
     /// <summary>Every service in the catalog.</summary>
     IReadOnlyList<ServiceSpec> Services();
-
-    /// <summary>Visible endpoints (owners alive), of every network.</summary>
-    IReadOnlyList<EndpointRecord> Endpoints();
 
     /// <summary>Names of the networks that exist.</summary>
     IReadOnlySet<string> Networks();

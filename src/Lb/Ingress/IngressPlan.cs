@@ -25,6 +25,50 @@ public static class IngressPlan
     /// <summary>True if the service has at least one published port and a network to carry it.</summary>
     public static bool Publishes(ServiceSpec svc) => svc.Networks.Length > 0 && svc.Ports.Any(p => p.Published != 0);
 
+    /// <summary>The network a service's published ports travel on (its first): null if it publishes nothing.</summary>
+    public static string? NetworkOf(ServiceSpec svc) => Publishes(svc) ? svc.Networks[0].Network : null;
+
+    /// <summary>The ports one service publishes on this host, from its tasks on its ingress network (any order, any
+    /// host; <paramref name="leg"/>: this host's leg there, if any). O(its tasks): the routing mesh recomputes only the
+    /// services a change touches. Two services may claim the same port here; <see cref="Build"/> and the programmer
+    /// settle it (first by name).</summary>
+    public static ImmutableArray<PublishedPort> ForService(ServiceSpec svc, IEnumerable<EndpointRecord> tasks, string localNode, HostLegInfo? leg)
+    {
+        if (!Publishes(svc)) return [];
+        var candidates = tasks.Where(e => !e.HostLeg && e.Service == svc.Name).ToList();
+        // local and host modes choose among this host's tasks only (their own ready/unhealthy fallback).
+        if (svc.PublishMode != PublishMode.Ingress) candidates = [.. candidates.Where(e => e.Node == localNode)];
+        var byId = candidates.ToDictionary(e => e.Id, StringComparer.Ordinal);
+        var chosen = BackendSelection.Select(candidates);
+        if (svc.PublishMode == PublishMode.Host && chosen.IsEmpty) return [];
+        // Without a leg this host cannot reach tasks; a port with none to reach is rejected, which needs no leg.
+        if (leg is null && !chosen.IsEmpty) return [];
+        // lb-core's tiers and filling, as for the service's VIP: every task gets slots, and consistent balancing
+        // fills Maglev slots from the service's seed, so every host maps one flow to the same task.
+        var backendsOf = chosen;
+        var tier = chosen.IsEmpty ? default : SlotTiers.For(svc.Balance, chosen.Length);
+        var slots = chosen.IsEmpty ? ImmutableArray<int>.Empty : SlotFilling.Fill(tier, chosen, svc.Seed);
+        var ports = ImmutableArray.CreateBuilder<PublishedPort>();
+        var seen = new HashSet<(IPAddress?, string, ushort)>();
+        foreach (var p in svc.Ports.Where(p => p.Published != 0))
+        {
+            if (!seen.Add((p.HostIp, p.Protocol, p.Published))) continue;
+            var backends = backendsOf.Select(b => new IngressBackend(b.Address, p.Target, byId[b.Id].Node != localNode)).ToImmutableArray();
+            ports.Add(new PublishedPort(p.HostIp, p.Protocol, p.Published, backends, tier, slots));
+        }
+        return ports.ToImmutable();
+    }
+
+    /// <summary>The leg that needs route_localnet for these ports of one service: one published on 127.0.0.1 with tasks.</summary>
+    public static string? LocalnetLeg(ImmutableArray<PublishedPort> ports, HostLegInfo? leg) =>
+        leg is not null && ports.Any(p => !p.Backends.IsEmpty && p.HostIp is not null && IPAddress.IsLoopback(p.HostIp)) ? leg.Ifname : null;
+
+    /// <summary>Orders ports as <see cref="IngressState.Ports"/> does.</summary>
+    public static ImmutableArray<PublishedPort> Ordered(IEnumerable<PublishedPort> ports) => [.. ports
+        .OrderBy(p => p.HostIp?.ToString() ?? "", StringComparer.Ordinal)
+        .ThenBy(p => p.Protocol, StringComparer.Ordinal).ThenBy(p => p.Port)];
+
+    /// <summary>The whole plan at once (tests, and the reference the programmer's incremental result must equal).</summary>
     public static IngressState Build(IEnumerable<ServiceSpec> services, IEnumerable<EndpointRecord> endpoints, string localNode,
         IReadOnlyCollection<HostLegInfo> legs)
     {
@@ -40,31 +84,11 @@ public static class IngressPlan
         {
             var network = svc.Networks[0].Network;
             var leg = legByNetwork.GetValueOrDefault(network);
-            var candidates = tasks.GetValueOrDefault((network, svc.Name)) ?? [];
-            // local and host modes choose among this host's tasks only (their own ready/unhealthy fallback).
-            if (svc.PublishMode != PublishMode.Ingress) candidates = [.. candidates.Where(e => e.Node == localNode)];
-            var byId = candidates.ToDictionary(e => e.Id, StringComparer.Ordinal);
-            var chosen = BackendSelection.Select(candidates);
-            if (svc.PublishMode == PublishMode.Host && chosen.IsEmpty) continue;
-            // Without a leg this host cannot reach tasks; a port with none to reach is rejected, which needs no leg.
-            if (leg is null && !chosen.IsEmpty) continue;
-            var backendsOf = chosen.Take(Math.Min(chosen.Length, IngressRuleset.Slots)).ToList();
-            var slots = backendsOf.Count == 0 ? ImmutableArray<int>.Empty
-                : SlotFilling.Fill(new SlotTier(BalanceMode.Random, IngressRuleset.Slots), backendsOf, svc.Seed);
-            foreach (var p in svc.Ports.Where(p => p.Published != 0))
-            {
-                var key = (p.HostIp, p.Protocol, p.Published);
-                if (ports.ContainsKey(key)) continue;
-                var backends = backendsOf.Select(b => new IngressBackend(b.Address, p.Target, byId[b.Id].Node != localNode)).ToImmutableArray();
-                ports[key] = new PublishedPort(p.HostIp, p.Protocol, p.Published, backends, slots);
-                if (leg is not null && !backends.IsEmpty && p.HostIp is not null && IPAddress.IsLoopback(p.HostIp)) localnet.Add(leg.Ifname);
-            }
+            var own = ForService(svc, tasks.GetValueOrDefault((network, svc.Name)) ?? [], localNode, leg)
+                .Where(p => !ports.ContainsKey((p.HostIp, p.Protocol, p.Port))).ToImmutableArray();
+            foreach (var p in own) ports[(p.HostIp, p.Protocol, p.Port)] = p;
+            if (LocalnetLeg(own, leg) is { } ifname) localnet.Add(ifname);
         }
-        var ordered = ports.Values
-            .OrderBy(p => p.HostIp?.ToString() ?? "", StringComparer.Ordinal)
-            .ThenBy(p => p.Protocol, StringComparer.Ordinal).ThenBy(p => p.Port)
-            .ToImmutableArray();
-        return new IngressState([.. legs.Select(l => l.Ifname).Order(StringComparer.Ordinal)], [.. localnet], ordered);
+        return new IngressState([.. legs.Select(l => l.Ifname).Order(StringComparer.Ordinal)], [.. localnet], Ordered(ports.Values));
     }
-
 }

@@ -5,7 +5,9 @@ namespace Discovery.Lb.Ingress;
 
 /// <summary>
 /// Keeps this host's legs and its ingress table in step with the catalog. One loop owns the state: it drains every
-/// change that has arrived, then syncs once (legs first, so the table never names a leg that does not exist; legs no
+/// change that has arrived into an <see cref="IngressPlanner"/> (endpoints from the catalog's visible feed, indexed
+/// per (service, network) as the east-west programmer does), then syncs once, recomputing only the services the
+/// changes touched and sending only their element difference: one task change costs O(that service's tasks) (legs first, so the table never names a leg that does not exist; legs no
 /// longer needed go after the table stopped using them). A failed sync is retried after a delay with a full reload
 /// of the table; a slow periodic full reload re-asserts the kernel state, as kube-proxy does.
 /// </summary>
@@ -18,6 +20,11 @@ public sealed class IngressProgrammer : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly TimeSpan _retryDelay;
     private readonly TimeSpan _resyncInterval;
+    private readonly IngressPlanner _planner;
+    private readonly Programming.IFlowCleanup _flows;
+    private readonly HashSet<string> _touched = new(StringComparer.Ordinal);
+    private bool _servicesDirty = true, _networksDirty = true;
+    private Dictionary<string, HostLegInfo> _usedLegs = new(StringComparer.Ordinal);
     private CatalogWatch? _watch;
     private CancellationTokenSource? _stop;
     private Task? _loop;
@@ -27,8 +34,9 @@ public sealed class IngressProgrammer : IAsyncDisposable
         new System.Threading.Channels.BoundedChannelOptions(1) { FullMode = System.Threading.Channels.BoundedChannelFullMode.DropWrite });
 
     public IngressProgrammer(Catalog catalog, IIngressInputs inputs, IngressTable table, ILogger<IngressProgrammer> log,
-        TimeProvider? time = null, TimeSpan? retryDelay = null, TimeSpan? resyncInterval = null)
+        TimeProvider? time = null, TimeSpan? retryDelay = null, TimeSpan? resyncInterval = null, Programming.IFlowCleanup? flows = null)
     {
+        _flows = flows ?? Programming.NoFlowCleanup.Instance;
         _catalog = catalog;
         _inputs = inputs;
         _table = table;
@@ -36,7 +44,12 @@ public sealed class IngressProgrammer : IAsyncDisposable
         _time = time ?? TimeProvider.System;
         _retryDelay = retryDelay ?? TimeSpan.FromSeconds(1);
         _resyncInterval = resyncInterval ?? TimeSpan.FromMinutes(5);
+        _planner = new IngressPlanner(inputs.LocalNode);
     }
+
+    /// <summary>Service plans computed so far (a task change recomputes its own service only).</summary>
+    public long Recomputed => Interlocked.Read(ref _recomputed);
+    private long _recomputed;
 
     /// <summary>Successful syncs so far (for tests and metrics).</summary>
     public long Syncs => Interlocked.Read(ref _syncs);
@@ -53,6 +66,7 @@ public sealed class IngressProgrammer : IAsyncDisposable
     {
         if (_watch is not null) throw new InvalidOperationException("an ingress programmer starts once");
         _watch = _catalog.Watch();
+        foreach (var entry in _watch.Snapshot.Entries.Values) Take(entry, live: true);
         try { await SyncAsync(full: true, ct); }
         catch
         {
@@ -103,8 +117,10 @@ public sealed class IngressProgrammer : IAsyncDisposable
             }
             ct.ThrowIfCancellationRequested();
             var relevant = _kick.Reader.TryRead(out _);
+            // A kick may come from a service source outside the catalog: read the services again.
+            _servicesDirty |= relevant;
             while (watch.Changes.TryRead(out var change))
-                relevant |= change.Current.Table is Tables.Services or Tables.Endpoints or Tables.Networks;
+                relevant |= Take(change.Current, change.Live);
             var full = failing || _time.GetUtcNow() >= resyncAt;
             if (!relevant && !full) continue;
             if (full && !failing) resyncAt = _time.GetUtcNow() + _resyncInterval;
@@ -123,21 +139,69 @@ public sealed class IngressProgrammer : IAsyncDisposable
         }
     }
 
+    // One catalog change into the planner; true if it may change the table.
+    private bool Take(CatalogEntry entry, bool live)
+    {
+        switch (entry.Table)
+        {
+            case Tables.Services:
+                _servicesDirty = true;
+                return true;
+            case Tables.Networks:
+                _networksDirty = true;
+                return true;
+            case Tables.Endpoints:
+                try { _planner.ApplyEndpoint(entry, live, _touched); }
+                catch (Exception e) when (e is RecordFormatException or InvalidRecordException or ArgumentException)
+                {
+                    // The gossip edge validates entries; one that still fails here is skipped and counted.
+                    Interlocked.Increment(ref _badEntries);
+                }
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    private long _badEntries;
+
+    /// <summary>Catalog entries that could not be decoded (skipped).</summary>
+    public long BadEntries => Interlocked.Read(ref _badEntries);
+
     private async Task SyncAsync(bool full, CancellationToken ct)
     {
         var requested = Interlocked.Read(ref _requested);
-        var services = _inputs.Services();
-        var endpoints = _inputs.Endpoints();
-        var needed = HostLegNeeds.Networks(services, endpoints, _inputs.LocalNode, _inputs.Networks());
+        var before = _planner.Recomputed;
+        if (_servicesDirty)
+        {
+            _planner.SetServices(_inputs.Services(), _touched);
+            _servicesDirty = false;
+        }
+        var everything = full || _networksDirty || !_table.Loaded;
+        if (everything) _touched.UnionWith(_planner.ServiceNames);
+        _planner.UpdateNeeds(_touched, _inputs.Networks());
+        _networksDirty = false;
+        var needed = _planner.NeededNetworks.ToHashSet(StringComparer.Ordinal);
         var legs = _inputs.Legs().ToDictionary(l => l.Network, StringComparer.Ordinal);
         foreach (var network in needed.Where(n => !legs.ContainsKey(n)).Order(StringComparer.Ordinal))
             legs[network] = await _inputs.EnsureLegAsync(network, ct);
-        // The new legs' records are in the catalog now; the endpoints read before them do not matter to the plan.
-        var used = legs.Values.Where(l => needed.Contains(l.Network)).ToList();
-        var desired = IngressPlan.Build(services, endpoints, _inputs.LocalNode, used);
-        _table.Apply(desired, reload: full);
+        var used = legs.Values.Where(l => needed.Contains(l.Network)).ToDictionary(l => l.Network, StringComparer.Ordinal);
+        // A leg that came or went (or changed) changes the plans of the services on its network.
+        var legChanged = used.Keys.Union(_usedLegs.Keys)
+            .Where(n => !(used.TryGetValue(n, out var a) && _usedLegs.TryGetValue(n, out var b) && a == b)).ToHashSet(StringComparer.Ordinal);
+        if (legChanged.Count > 0) _touched.UnionWith(_planner.ServicesOn(legChanged));
+        var (from, to) = _planner.Plan(_touched, used.Values);
+        _usedLegs = used;
+        _touched.Clear();
+        if (everything || (_table.Absent && !_planner.IsEmpty)) _table.Apply(_planner.Full(), reload: true);
+        else if (_planner.IsEmpty) _table.Apply(IngressState.Empty);
+        else _table.ApplyChanges(from, to);
+        // Backends gone from the table: their established flows through this host go too (off this path, queued).
+        foreach (var left in _planner.Left.GroupBy(l => l.Backend))
+            _flows.PublishedBackendRemoved(_table.Host, [.. left.Select(l => l.Port)], left.Key);
         foreach (var stale in legs.Values.Where(l => !needed.Contains(l.Network)))
             await _inputs.RemoveLegAsync(stale.Network, ct);
+        Interlocked.Add(ref _recomputed, _planner.Recomputed - before);
         Interlocked.Increment(ref _syncs);
         Interlocked.Exchange(ref _served, requested);
     }

@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
+using Discovery.Lb.Selection;
+using Discovery.Model;
 
 namespace Discovery.Lb.Ingress;
 
@@ -13,7 +15,9 @@ namespace Discovery.Lb.Ingress;
 /// <para>Published ports are matched in prerouting (traffic from outside and from containers through their leg) and
 /// output (the host's own clients), on every local address but 127/8 for ports without an address
 /// (<c>fib daddr type local</c>, as kube-proxy's NodePorts), or on their own address. The backend is
-/// <c>l4proto . port . numgen random mod M</c> looked up in a map filled with the tasks, M slots per port.</para>
+/// <c>l4proto . port . slot</c> looked up in a map filled with the tasks, where the port's lb-core slot tier
+/// (<see cref="SlotTiers"/>) gives M and how a flow picks its slot: numgen random for random balancing, jhash of the
+/// source for consistent balancing (Maglev slots from the service's seed, the VIP's own filling).</para>
 /// <para>postrouting SNATs (masquerade, so to the leg's own address) only what must come back through this host:
 /// connections to tasks on other hosts, hairpin connections that came in from a leg, and connections from 127/8.
 /// Everything else keeps the client's address.</para>
@@ -22,12 +26,17 @@ namespace Discovery.Lb.Ingress;
 /// </remarks>
 public static class IngressRuleset
 {
-    /// <summary>Slots per published port (numgen random), filled round robin by lb-core's <c>SlotFilling</c>. Backends
-    /// beyond this many get none. Consistent balancing is not offered on published ports yet.</summary>
-    public const int Slots = 64;
-
     public const string Legs = "legs", Remote = "remote", AnyPublished = "any_published", AddrPublished = "addr_published",
         AnyRejected = "any_rejected", AddrRejected = "addr_rejected", AnyBackends = "any_backends", AddrBackends = "addr_backends";
+
+    /// <summary>The set of ports without an address (any_) or with one (addr_) in lb-core's slot tier.</summary>
+    public static string TierSet(bool addr, SlotTier tier) => (addr ? "addr_" : "any_") + tier.Name;
+
+    // The slot of a flow in a tier: as in the sandbox table (random, or jhash of the source with one fixed seed, the
+    // service's seed being in the Maglev filling), so a consistent port maps one flow to the same task on every host.
+    private static string SlotOf(SlotTier tier) => tier.Balance == BalanceMode.Consistent
+        ? $"jhash ip saddr . th sport mod {Num(tier.Slots)} seed 0x0"
+        : $"numgen random mod {Num(tier.Slots)}";
 
     /// <summary>The whole table with its elements, replacing any table of that name in the same transaction.</summary>
     public static string Render(string table, IngressState state)
@@ -36,9 +45,19 @@ public static class IngressRuleset
         // add + delete + add: one transaction that works whether or not the table exists, and never leaves it half.
         sb.Append("add table ip ").Append(table).Append('\n');
         sb.Append("delete table ip ").Append(table).Append('\n');
-        var slot = $"numgen random mod {Slots}";
+        var tierSets = new StringBuilder();
+        var anyRules = new StringBuilder();
+        var addrRules = new StringBuilder();
+        foreach (var tier in SlotTiers.All)
+        {
+            tierSets.Append($"  set {TierSet(false, tier)} {{ typeof meta l4proto . th dport; }}\n");
+            tierSets.Append($"  set {TierSet(true, tier)} {{ typeof ip daddr . meta l4proto . th dport; }}\n");
+            addrRules.Append($"    ip daddr . meta l4proto . th dport @{TierSet(true, tier)} dnat ip to ip daddr . meta l4proto . th dport . {SlotOf(tier)} map @{AddrBackends}\n");
+            anyRules.Append($"    meta l4proto . th dport @{TierSet(false, tier)} dnat ip to meta l4proto . th dport . {SlotOf(tier)} map @{AnyBackends}\n");
+        }
         // Keys are typed with `th dport`, never `tcp dport`: nft 1.0.6 then compiles the dnat's own key as `tcp dport`,
-        // and the lookup of a UDP packet misses (checked here: UDP was never DNATed).
+        // and the lookup of a UDP packet misses (checked here: UDP was never DNATed). One rule per lb-core slot tier, in
+        // chains entered only for a published port, so other traffic meets two lookups.
         sb.Append($$"""
             table ip {{table}} {
               set {{Legs}} { type ifname; }
@@ -47,8 +66,8 @@ public static class IngressRuleset
               set {{AddrPublished}} { typeof ip daddr . meta l4proto . th dport; }
               set {{AnyRejected}} { typeof meta l4proto . th dport; }
               set {{AddrRejected}} { typeof ip daddr . meta l4proto . th dport; }
-              map {{AnyBackends}} { typeof meta l4proto . th dport . {{slot}} : ip daddr . th dport; }
-              map {{AddrBackends}} { typeof ip daddr . meta l4proto . th dport . {{slot}} : ip daddr . th dport; }
+            {{tierSets}}  map {{AnyBackends}} { typeof meta l4proto . th dport . numgen random mod 2 : ip daddr . th dport; }
+              map {{AddrBackends}} { typeof ip daddr . meta l4proto . th dport . numgen random mod 2 : ip daddr . th dport; }
               chain prerouting {
                 type nat hook prerouting priority dstnat; policy accept;
                 jump published
@@ -58,9 +77,13 @@ public static class IngressRuleset
                 jump published
               }
               chain published {
-                ip daddr . meta l4proto . th dport @{{AddrPublished}} dnat ip to ip daddr . meta l4proto . th dport . {{slot}} map @{{AddrBackends}}
-                fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport @{{AnyPublished}} dnat ip to meta l4proto . th dport . {{slot}} map @{{AnyBackends}}
+                ip daddr . meta l4proto . th dport @{{AddrPublished}} jump addr_port
+                fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport @{{AnyPublished}} jump any_port
               }
+              chain addr_port {
+            {{addrRules}}  }
+              chain any_port {
+            {{anyRules}}  }
               chain postrouting {
                 type nat hook postrouting priority srcnat; policy accept;
                 oifname != @{{Legs}} return
@@ -97,7 +120,8 @@ public static class IngressRuleset
     public static SortedDictionary<string, SortedDictionary<string, string?>> Elements(IngressState state)
     {
         var all = new SortedDictionary<string, SortedDictionary<string, string?>>(StringComparer.Ordinal);
-        foreach (var n in new[] { Legs, Remote, AnyPublished, AddrPublished, AnyRejected, AddrRejected, AnyBackends, AddrBackends })
+        foreach (var n in new[] { Legs, Remote, AnyPublished, AddrPublished, AnyRejected, AddrRejected, AnyBackends, AddrBackends }
+                     .Concat(SlotTiers.All.SelectMany(t => new[] { TierSet(false, t), TierSet(true, t) })))
             all[n] = new SortedDictionary<string, string?>(StringComparer.Ordinal);
         foreach (var leg in state.Legs) all[Legs][$"\"{leg}\""] = null;
         foreach (var p in state.Ports)
@@ -109,6 +133,7 @@ public static class IngressRuleset
                 continue;
             }
             all[p.HostIp is null ? AnyPublished : AddrPublished][key] = null;
+            all[TierSet(p.HostIp is not null, p.Tier)][key] = null;
             var map = all[p.HostIp is null ? AnyBackends : AddrBackends];
             for (var s = 0; s < p.Slots.Length; s++)
             {

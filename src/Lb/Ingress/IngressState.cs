@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Net;
+using Discovery.Lb.Selection;
 
 namespace Discovery.Lb.Ingress;
 
@@ -17,12 +18,13 @@ public sealed record IngressBackend(IPAddress Address, ushort Port, bool Remote)
 /// <param name="Protocol">"tcp" or "udp".</param>
 /// <param name="Port">The published port.</param>
 /// <param name="Backends">The tasks it leads to; empty: connections are rejected at once (local mode with no task here).</param>
-/// <param name="Slots">For each of <see cref="IngressRuleset.Slots"/> slots, the index of its backend (lb-core's filling).</param>
-public sealed record PublishedPort(IPAddress? HostIp, string Protocol, ushort Port, ImmutableArray<IngressBackend> Backends, ImmutableArray<int> Slots)
+/// <param name="Tier">lb-core's slot tier for the service's balancing and task count (<see cref="SlotTiers.For"/>), as for its VIP.</param>
+/// <param name="Slots">For each of the tier's slots, the index of its backend (lb-core's filling: the same as the VIP's).</param>
+public sealed record PublishedPort(IPAddress? HostIp, string Protocol, ushort Port, ImmutableArray<IngressBackend> Backends, SlotTier Tier, ImmutableArray<int> Slots)
 {
     // Records compare ImmutableArray by reference; a port equals another with the same content.
     public bool Equals(PublishedPort? other) =>
-        other is not null && Equals(HostIp, other.HostIp) && Protocol == other.Protocol && Port == other.Port
+        other is not null && Equals(HostIp, other.HostIp) && Protocol == other.Protocol && Port == other.Port && Tier == other.Tier
         && Backends.AsSpan().SequenceEqual(other.Backends.AsSpan()) && Slots.AsSpan().SequenceEqual(other.Slots.AsSpan());
 
     public override int GetHashCode() => HashCode.Combine(HostIp, Protocol, Port, Backends.Length);

@@ -24,7 +24,9 @@ public sealed class ConntrackFlowCleanup : IFlowCleanup, IDisposable
     private static readonly TimeSpan LogEvery = TimeSpan.FromSeconds(10);
 
     /// <summary>One backend whose flows to <see cref="Ports"/> are to be cut (after its grace if <see cref="Draining"/>).</summary>
-    private sealed record Cut(string Network, IReadOnlyList<VipPort> Ports, IPAddress Backend, bool Draining);
+    /// <summary>One backend whose flows to <see cref="Ports"/> are to be cut (after its grace if <see cref="Draining"/>):
+    /// in the local sandboxes on <see cref="Network"/>, or, with <see cref="Host"/>, in the host namespace (published ports).</summary>
+    private sealed record Cut(string Network, IReadOnlyList<VipPort> Ports, IPAddress Backend, bool Draining, NetNs? Host = null);
 
     private readonly SandboxTables _tables;
     private readonly LbMetrics _metrics;
@@ -61,6 +63,11 @@ public sealed class ConntrackFlowCleanup : IFlowCleanup, IDisposable
     public void BackendRemoved(string network, IReadOnlyList<VipPort> ports, IPAddress backend)
     {
         if (ports.Count > 0) _queue.Writer.TryWrite(new Cut(network, ports, backend, Draining: false));
+    }
+
+    public void PublishedBackendRemoved(NetNs host, IReadOnlyList<VipPort> ports, IPAddress backend)
+    {
+        if (ports.Count > 0) _queue.Writer.TryWrite(new Cut("", ports, backend, Draining: false, host));
     }
 
     public void BackendDraining(string network, IReadOnlyList<VipPort> ports, IPAddress backend, TimeSpan grace)
@@ -116,6 +123,7 @@ public sealed class ConntrackFlowCleanup : IFlowCleanup, IDisposable
     /// <summary>Deletes one backend's entries in every local sandbox on the network; returns how many.</summary>
     private int Apply(Cut cut)
     {
+        if (cut.Host is not null) return ApplyHost(cut, cut.Host);
         // The backend may be back (undrained, re-attached, or the fallback when every backend drains): its flows stay.
         var ports = cut.Ports.Where(p => !_tables.InSlots(cut.Network, p, cut.Backend)).ToList();
         if (ports.Count == 0) return 0;
@@ -141,6 +149,31 @@ public sealed class ConntrackFlowCleanup : IFlowCleanup, IDisposable
         if (deleted > 0) _metrics.ConntrackDeleted(deleted);
         _log.LogDebug("LB: {Deleted} conntrack entries of backend {Backend} on {Network} deleted in {Sandboxes} sandboxes in {Ms:F1} ms ({Why})",
             deleted, cut.Backend, cut.Network, namespaces.Count, Stopwatch.GetElapsedTime(started).TotalMilliseconds, cut.Draining ? "drain grace ended" : "removed");
+        return deleted;
+    }
+
+    /// <summary>Deletes a backend's entries for published ports in the host namespace: the routing mesh DNATs there, on
+    /// the receiving host, so original destination = a host address (any, for a port published on every address)
+    /// and the published port, reply source = the backend. The programmer reports only backends that left the ports.</summary>
+    private int ApplyHost(Cut cut, NetNs host)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var deleted = 0;
+        try
+        {
+            using var table = ConntrackTable.Open(host);
+            foreach (var p in cut.Ports)
+                deleted += table.DeleteBackendFlows(new BackendFlows(cut.Backend, ProtocolsOf(p))
+                    { Vip = p.Vip.Equals(IPAddress.Any) ? null : p.Vip, VipPort = p.Port });
+        }
+        catch (Exception e) when (e is ConntrackException or NamespaceException or IOException)
+        {
+            _metrics.ConntrackDeleteFailed();
+            LogFailure(cut, "host", e);
+        }
+        if (deleted > 0) _metrics.ConntrackDeleted(deleted);
+        _log.LogDebug("LB: {Deleted} conntrack entries of backend {Backend} on published ports deleted in the host namespace in {Ms:F1} ms",
+            deleted, cut.Backend, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         return deleted;
     }
 

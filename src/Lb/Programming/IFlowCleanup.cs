@@ -18,6 +18,11 @@ public interface IFlowCleanup
     /// <summary>The backend is draining: its flows may be cut once <paramref name="grace"/> has passed, if it is
     /// still not back in the slots then (the caller re-checks nothing; an implementation that cuts must check).</summary>
     void BackendDraining(string network, IReadOnlyList<VipPort> ports, IPAddress backend, TimeSpan grace);
+
+    /// <summary>The backend left these published ports of the host namespace <paramref name="host"/> (port address
+    /// <see cref="IPAddress.Any"/>: published on every host address): cut its flows there, where the routing mesh
+    /// DNATs them. Default: leave them to conntrack's timeouts.</summary>
+    void PublishedBackendRemoved(Discovery.Platform.NetNs host, IReadOnlyList<VipPort> ports, IPAddress backend) { }
 }
 
 /// <summary>Leaves flows to conntrack's own timeouts (until the ctnetlink deleter is wired).</summary>

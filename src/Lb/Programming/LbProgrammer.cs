@@ -22,8 +22,7 @@ public sealed class LbProgrammer
     private readonly IFlowCleanup _flows;
     private readonly ILogger _log;
     private readonly Dictionary<string, ServiceSpec> _services = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, EndpointRecord> _endpoints = new(StringComparer.Ordinal);
-    private readonly Dictionary<(string Service, string Network), Dictionary<string, EndpointRecord>> _members = new();
+    private readonly ServiceMembers _members = new();
     private long _badEntries;
     private long _lastBadLog;
 
@@ -44,11 +43,10 @@ public sealed class LbProgrammer
     /// </summary>
     public HashSet<(string Service, string Network)> Reset()
     {
-        var touched = new HashSet<(string, string)>(_members.Keys);
+        var touched = new HashSet<(string, string)>(_members.Groups);
         foreach (var (name, spec) in _services)
             foreach (var n in spec.Networks) touched.Add((name, n.Network));
         _services.Clear();
-        _endpoints.Clear();
         _members.Clear();
         return touched;
     }
@@ -82,9 +80,7 @@ public sealed class LbProgrammer
         foreach (var (service, network) in touched)
         {
             services.Add(service);
-            var elements = _services.TryGetValue(service, out var spec) && _members.TryGetValue((service, network), out var members)
-                ? ServiceElements.For(spec, network, members.Values)
-                : spec is not null ? ServiceElements.For(spec, network, []) : [];
+            var elements = _services.TryGetValue(service, out var spec) ? ServiceElements.For(spec, network, _members.Of(service, network)) : [];
             _tables.SetService(network, service, elements);
         }
         foreach (var s in services) UpdateBackendGauge(s);
@@ -108,27 +104,7 @@ public sealed class LbProgrammer
 
     private void ApplyEndpoint(CatalogEntry entry, bool live, HashSet<(string, string)> touched)
     {
-        if (_endpoints.Remove(entry.Key, out var old) && old.Service is { } oldService)
-        {
-            touched.Add((oldService, old.Network));
-            if (_members.TryGetValue((oldService, old.Network), out var m))
-            {
-                m.Remove(entry.Key);
-                if (m.Count == 0) _members.Remove((oldService, old.Network));
-            }
-        }
-        EndpointRecord? next = null;
-        if (live)
-        {
-            next = RecordCodec.DecodeEndpoint(entry.Value.Span, entry.Key);
-            if (next.Service is { } service && !next.HostLeg)
-            {
-                _endpoints[entry.Key] = next;
-                touched.Add((service, next.Network));
-                if (!_members.TryGetValue((service, next.Network), out var m)) _members[(service, next.Network)] = m = new(StringComparer.Ordinal);
-                m[entry.Key] = next;
-            }
-        }
+        var (old, next) = _members.Apply(entry, live, touched);
         NotifyFlows(old, next);
     }
 
@@ -156,8 +132,7 @@ public sealed class LbProgrammer
         }
         var counts = new int[3];
         foreach (var n in spec.Networks)
-            if (_members.TryGetValue((service, n.Network), out var members))
-                foreach (var e in members.Values) counts[(int)BackendSelection.StateOf(e)]++;
+            foreach (var e in _members.Of(service, n.Network)) counts[(int)BackendSelection.StateOf(e)]++;
         _metrics.ServiceBackends(service, counts);
     }
 }

@@ -24,6 +24,8 @@ public sealed class IngressLab : IAsyncDisposable
 
     private readonly List<IngressProgrammer> _programmers = [];
     private readonly List<IDisposable> _servers = [];
+    // Each host's conntrack cleanup (as the agent wires it) and its worker.
+    private readonly List<(Discovery.Lb.LbMetrics Metrics, Discovery.Lb.Sandboxes.SandboxTables Tables, Discovery.Lb.Programming.ConntrackFlowCleanup Flows, Task Worker)> _cleanups = [];
     private readonly CancellationTokenSource _stop = new();
     private volatile IReadOnlyList<ServiceSpec> _services = [];
 
@@ -35,6 +37,9 @@ public sealed class IngressLab : IAsyncDisposable
 
     public IReadOnlyList<IngressProgrammer> Programmers => _programmers;
 
+    /// <summary>Conntrack cuts each host's cleanup has finished (proof it got that far).</summary>
+    public long FlowCutsDone(int host) => _cleanups[host - 1].Flows.Done;
+
     public static async Task<IngressLab> StartAsync()
     {
         var lab = new IngressLab(await MultiHostLab.StartAsync(3));
@@ -43,8 +48,12 @@ public sealed class IngressLab : IAsyncDisposable
             lab.Client = lab.Lab.OutsideClient("cli", ClientIp);
             foreach (var h in lab.Lab.Hosts)
             {
+                var metrics = new Discovery.Lb.LbMetrics();
+                var tables = new Discovery.Lb.Sandboxes.SandboxTables(metrics, lab.Lab.Logger<IngressProgrammer>(h.Node));
+                var flows = new Discovery.Lb.Programming.ConntrackFlowCleanup(tables, metrics, TimeProvider.System, lab.Lab.Logger<IngressProgrammer>(h.Node));
+                lab._cleanups.Add((metrics, tables, flows, Task.Run(() => flows.RunAsync(lab._stop.Token))));
                 var p = new IngressProgrammer(h.Catalog, new IngressInputs(h.Service, () => lab._services),
-                    new IngressTable(h.HostNs, Table), lab.Lab.Logger<IngressProgrammer>(h.Node), retryDelay: TimeSpan.FromMilliseconds(200));
+                    new IngressTable(h.HostNs, Table), lab.Lab.Logger<IngressProgrammer>(h.Node), retryDelay: TimeSpan.FromMilliseconds(200), flows: flows);
                 await p.StartAsync(CancellationToken.None);
                 lab._programmers.Add(p);
             }
@@ -158,13 +167,19 @@ public sealed class IngressLab : IAsyncDisposable
         catch (Exception ex) when (ex is OperationCanceledException or SocketException) { return null; }
     }
 
-    /// <summary>One UDP question from a fresh source port: ("NAME", "PEER") of the task that answered, or null (2 s).</summary>
-    public static async Task<(string Task, string Peer)?> AskUdpAsync(NetNs from, IPAddress ip, int port)
+    /// <summary>One UDP question from a fresh source port, or from <paramref name="sourcePort"/> when given: ("NAME",
+    /// "PEER") of the task that answered, or null (2 s).</summary>
+    public static async Task<(string Task, string Peer)?> AskUdpAsync(NetNs from, IPAddress ip, int port, int sourcePort = 0)
     {
         using var s = from.Run(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp));
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
         try
         {
+            if (sourcePort != 0)
+            {
+                s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                s.Bind(new IPEndPoint(IPAddress.Any, sourcePort));
+            }
             await s.ConnectAsync(new IPEndPoint(ip, port), cts.Token);
             await s.SendAsync("?"u8.ToArray(), SocketFlags.None, cts.Token);
             var buf = new byte[512];
@@ -207,6 +222,14 @@ public sealed class IngressLab : IAsyncDisposable
         await _stop.CancelAsync();
         foreach (var s in _servers) s.Dispose();
         foreach (var p in _programmers) await p.StopAsync();
+        foreach (var (metrics, tables, flows, worker) in _cleanups)
+        {
+            try { await worker; }
+            catch (OperationCanceledException) { }
+            flows.Dispose();
+            tables.Dispose();
+            metrics.Dispose();
+        }
         await Lab.DisposeAsync();
     }
 }

@@ -146,6 +146,26 @@ public sealed class IngressMeshTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Consistent_balance_sends_one_flow_to_the_same_task_through_every_host()
+    {
+        var tasks = await TasksOnAsync(1, 2, 3);
+        await _lab.SetServicesAsync(Service("web", PublishMode.Ingress, Udp(5353, 53)) with { Balance = BalanceMode.Consistent });
+        Assert.All(_lab.Lab.Hosts, h => Assert.Contains("jhash", Discovery.Platform.Nftables.Run(h.HostNs, $"list chain ip {Table} any_port")));
+        var seen = new HashSet<string>();
+        for (var sport = 40001; sport <= 40012; sport++)
+        {
+            var via = new List<string?>();
+            foreach (var n in new[] { 1, 2, 3 }) via.Add((await AskUdpAsync(_lab.Client, HostIp(n), 5353, sport))?.Task);
+            output.WriteLine($"source port {sport}: {string.Join(", ", via.Select(v => v ?? "none"))}");
+            Assert.DoesNotContain(null, via);
+            Assert.Single(via.Distinct());
+            seen.Add(via[0]!);
+        }
+        // The flows spread over the tasks (a hash stuck on one task would pass the check above trivially).
+        Assert.True(seen.Count >= 2, $"12 flows all went to {string.Join(",", seen)}");
+    }
+
+    [Fact]
     public async Task A_detached_task_leaves_every_hosts_published_port_within_a_second()
     {
         var tasks = await TasksOnAsync(1, 2, 3);
@@ -164,6 +184,26 @@ public sealed class IngressMeshTests(ITestOutputHelper output) : IAsyncLifetime
                 Assert.NotNull(a);
                 Assert.NotEqual("t2", a.Value.Task);
             }
+    }
+
+    [Fact]
+    public async Task A_udp_flow_pinned_to_a_removed_task_through_a_published_port_moves_after_removal()
+    {
+        var tasks = await TasksOnAsync(1, 2, 3);
+        await _lab.SetServicesAsync(Service("web", PublishMode.Ingress, Udp(5353, 53)));
+        // Find a source port whose flow through host 1 lands on t2 (a task on another host), and check it stays there.
+        int? pinned = null;
+        for (var sport = 41001; sport <= 41060 && pinned is null; sport++)
+            if ((await AskUdpAsync(_lab.Client, HostIp(1), 5353, sport))?.Task == "t2") pinned = sport;
+        Assert.NotNull(pinned);
+        Assert.Equal("t2", (await AskUdpAsync(_lab.Client, HostIp(1), 5353, pinned.Value))?.Task);
+        var cutsBefore = _lab.FlowCutsDone(1);
+        await _lab.Lab[2].Service.DetachAsync(new Discovery.Api.DetachRequest(tasks["t2"].Netns, MultiHostLabNetwork), CancellationToken.None);
+        // Host 1's cleanup ran for the removal (the positive signal), then the same flow is answered by a live task.
+        await Eventually.Until(() => _lab.FlowCutsDone(1) > cutsBefore, TimeSpan.FromSeconds(2), "host 1 cut t2's flows");
+        var after = await AskUdpAsync(_lab.Client, HostIp(1), 5353, pinned.Value);
+        Assert.NotNull(after);
+        Assert.NotEqual("t2", after.Value.Task);
     }
 
     [Fact]

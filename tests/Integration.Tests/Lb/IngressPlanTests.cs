@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Net;
 using Discovery.Lb.Ingress;
+using Discovery.Lb.Selection;
 using Discovery.Model;
 using Xunit;
 
@@ -89,5 +90,27 @@ public sealed class IngressPlanTests
         Assert.DoesNotContain("198.19.77.4", string.Join("\n", lines.Where(l => l.StartsWith("add", StringComparison.Ordinal))));
         // Deletions come before additions: a map key whose value changes is deleted, then added, in one transaction.
         Assert.True(lines.TakeWhile(l => l.StartsWith("delete", StringComparison.Ordinal)).Count() + lines.SkipWhile(l => l.StartsWith("delete", StringComparison.Ordinal)).Count(l => l.StartsWith("add", StringComparison.Ordinal)) == lines.Length);
+    }
+
+    [Fact]
+    public void Seventy_tasks_all_get_slots_in_lb_cores_large_random_tier()
+    {
+        var tasks = Enumerable.Range(0, 70).Select(i => Task("h" + (i % 3 + 1), $"198.19.77.{i + 10}") with { Id = i.ToString("x64") }).ToList();
+        var port = IngressPlan.Build([Svc(PublishMode.Ingress)], tasks, "h1", [Leg]).Ports.Single();
+        Assert.Equal(70, port.Backends.Length);
+        Assert.Equal(SlotTiers.For(BalanceMode.Random, 70), port.Tier);
+        Assert.Equal(Enumerable.Range(0, 70), port.Slots.Distinct().Order());
+        Assert.Contains("any_r1024 { tcp . 8080 }", IngressRuleset.Render("t", IngressPlan.Build([Svc(PublishMode.Ingress)], tasks, "h1", [Leg])));
+    }
+
+    [Fact]
+    public void Consistent_balance_fills_maglev_slots_from_the_service_seed_as_its_vip_does()
+    {
+        var svc = Svc(PublishMode.Ingress) with { Balance = BalanceMode.Consistent };
+        var port = IngressPlan.Build([svc], Three, "h2", [Leg]).Ports.Single();
+        Assert.Equal(new SlotTier(BalanceMode.Consistent, SlotTiers.ConsistentSmallSlots), port.Tier);
+        // Every host computes the same slots, whichever host it is (only the Remote marks differ).
+        Assert.Equal(port.Slots.ToArray(), IngressPlan.Build([svc], Three, "h3", [Leg]).Ports.Single().Slots.ToArray());
+        Assert.Equal(SlotFilling.Fill(port.Tier, BackendSelection.Select(Three), svc.Seed).ToArray(), port.Slots.ToArray());
     }
 }
