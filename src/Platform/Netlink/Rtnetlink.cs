@@ -306,36 +306,22 @@ public sealed class Rtnetlink : IDisposable
     // ---------------------------------------------------------------- routes
 
     /// <summary>Adds or replaces a route in the main table: via <paramref name="gateway"/>, or on-link when it is null.</summary>
-    public void AddRoute(IPNetwork destination, IPAddress? gateway, string? ifname)
-    {
-        var (family, target) = CheckRoute(destination, gateway, ifname);
-        var oif = ifname is null ? 0 : IndexOf("route_add", ifname);
-        Request("route_add", target, (w, seq) =>
-        {
-            w.Begin(Nl.RTM_NEWROUTE, Nl.NLM_F_REQUEST | Nl.NLM_F_ACK | Nl.NLM_F_CREATE | Nl.NLM_F_REPLACE, seq);
-            w.Struct(new RtMsg
-            {
-                Family = family,
-                DstLength = (byte)destination.PrefixLength,
-                Table = Nl.RT_TABLE_MAIN,
-                Protocol = Nl.RTPROT_BOOT,
-                Scope = gateway is null ? Nl.RT_SCOPE_LINK : Nl.RT_SCOPE_UNIVERSE,
-                Type = Nl.RTN_UNICAST,
-            });
-            WriteRouteAttributes(w, destination, gateway, oif);
-            w.End();
-        });
-    }
+    public void AddRoute(IPNetwork destination, IPAddress? gateway, string? ifname) =>
+        NewRoute(destination, gateway, ifname, Nl.NLM_F_REPLACE, tolerated: 0);
 
     /// <summary>Adds a main-table route unless one to <paramref name="destination"/> (same metric) already exists, which
     /// it leaves as it is; true if it added one.</summary>
-    public bool AddRouteIfAbsent(IPNetwork destination, IPAddress? gateway, string? ifname)
+    public bool AddRouteIfAbsent(IPNetwork destination, IPAddress? gateway, string? ifname) =>
+        NewRoute(destination, gateway, ifname, Nl.NLM_F_EXCL, tolerated: Errno.EEXIST) == 0;
+
+    // One RTM_NEWROUTE for both: replace (whatever is there gives way) or exclusive (an existing route is kept).
+    private int NewRoute(IPNetwork destination, IPAddress? gateway, string? ifname, ushort mode, int tolerated)
     {
         var (family, target) = CheckRoute(destination, gateway, ifname);
         var oif = ifname is null ? 0 : IndexOf("route_add", ifname);
         return Request("route_add", target, (w, seq) =>
         {
-            w.Begin(Nl.RTM_NEWROUTE, Nl.NLM_F_REQUEST | Nl.NLM_F_ACK | Nl.NLM_F_CREATE | Nl.NLM_F_EXCL, seq);
+            w.Begin(Nl.RTM_NEWROUTE, (ushort)(Nl.NLM_F_REQUEST | Nl.NLM_F_ACK | Nl.NLM_F_CREATE | mode), seq);
             w.Struct(new RtMsg
             {
                 Family = family,
@@ -347,7 +333,7 @@ public sealed class Rtnetlink : IDisposable
             });
             WriteRouteAttributes(w, destination, gateway, oif);
             w.End();
-        }, tolerated: Errno.EEXIST) == 0;
+        }, tolerated: tolerated);
     }
 
     /// <summary>Deletes a main-table route; false if no such route exists.</summary>
