@@ -40,6 +40,8 @@ public static class EntryValidator
         }
         if (!KeyProblem(entry.Table, entry.Key, ref problem)) return EntryVerdict.KeyMismatch;
         if (entry.Tombstone) return EntryVerdict.Valid;
+        if (RecordCodec.RecordTypeOf(entry.Table) is { } type && !entry.Value.IsEmpty && entry.Value.Span[0] != type)
+            return Fail(EntryVerdict.Undecodable, $"{entry.Table}/{entry.Key}: record type byte {entry.Value.Span[0]}, expected {type}", out problem);
         if (!IsKnownTable(entry.Table) || !RecordCodec.IsReadableVersion(entry.Value.Span)) return EntryVerdict.Opaque;
         try
         {

@@ -246,6 +246,19 @@ public static class RecordCodec
         return Checked(ref r, claim, RecordRules.ProblemOf(claim));
     }
 
+    /// <summary>The record type byte (a record's first byte) of a table this build knows; null for other tables. Every
+    /// release keeps a table's type byte, so a value of a known table that starts with another byte is no record of any
+    /// release: garbage, not a newer format to keep and pass on.</summary>
+    public static byte? RecordTypeOf(string table) => table switch
+    {
+        Tables.Networks => TypeNetwork,
+        Tables.Endpoints => TypeEndpoint,
+        Tables.Blocks => TypeBlockClaim,
+        Tables.Claims => TypeResourceClaim,
+        Tables.Services => TypeService,
+        _ => null,
+    };
+
     /// <summary>True if this build can decode a record with the version byte of <paramref name="value"/> (its major
     /// version is one this build reads). A record of an unknown major version (a newer release) is kept opaque:
     /// stored and passed on, never decoded. An empty or one-byte value counts as readable, so that decoding it

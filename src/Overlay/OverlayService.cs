@@ -621,6 +621,13 @@ public sealed partial class OverlayService
         catch (SysctlException ex) { throw new OverlayException(OverlayErrorKind.Kernel, $"{what}: {ex.Message}", ex); }
     }
 
-    private void ReportBad(CatalogEntry e, Exception ex) =>
-        _log.LogWarning("catalog entry {Table}/{Key} from {Owner} cannot be decoded: {Reason}", e.Table, e.Key, e.Owner, ex.Message);
+    // A flood of them (a newer release's records, or a hostile peer) must not flood the log: 10 lines per 10 s.
+    private LogRateLimit? _badLog;
+
+    private void ReportBad(CatalogEntry e, Exception ex)
+    {
+        _badLog ??= new LogRateLimit(_time);
+        if (_badLog.TryAcquire(out var held))
+            _log.LogWarning("catalog entry {Table}/{Key} from {Owner} cannot be decoded ({Held} similar lines held back): {Reason}", e.Table, e.Key, e.Owner, held, ex.Message);
+    }
 }

@@ -16,6 +16,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
 
 namespace Discovery.Daemon.Hosting;
@@ -112,6 +113,9 @@ public static class AgentHost
         return 1;
     }
 
+    /// <summary>Log lines the console logger holds while stdout is slow (about 1 MB at 100 bytes a line).</summary>
+    public const int LogQueueLength = 10_000;
+
     private static void ConfigureLogging(ILoggingBuilder logging, LogLevelSwitch level)
     {
         logging.ClearProviders();
@@ -120,6 +124,14 @@ public static class AgentHost
         // Under systemd the journal adds its own timestamps and reads the <N> priority prefix.
         if (SystemdHelpers.IsSystemdService()) logging.AddSystemdConsole(o => o.TimestampFormat = null);
         else logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
+        // Never let a slow reader of stdout (a full pipe, a stalled journald) block the thread that logs: the console
+        // logger's default waits when its queue is full, which would stall gossip, DNS and the kernel loops behind a log
+        // line. Lines beyond the queue are dropped, and the logger itself says how many.
+        logging.Services.Configure<ConsoleLoggerOptions>(o =>
+        {
+            o.QueueFullMode = ConsoleLoggerQueueFullMode.DropWrite;
+            o.MaxQueueLength = LogQueueLength;
+        });
     }
 
     /// <summary>The agent's parts. Hosted services start in this order (each after what it depends on) and stop in reverse:

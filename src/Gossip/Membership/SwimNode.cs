@@ -1,4 +1,5 @@
 using System.Net;
+using Discovery.Model;
 using Discovery.Gossip.Security;
 using Discovery.Gossip.Transport;
 using Discovery.Gossip.Wire;
@@ -24,7 +25,7 @@ public sealed partial class SwimNode : IGossipTransportHandler, IAsyncDisposable
     private readonly IMembershipListener? _listener;
     private readonly Keyring _keyring;
     private readonly ILogger _log;
-    private readonly Observability.LogRateLimit _logLimit;
+    private readonly LogRateLimit _logLimit;
     private readonly object _gate = new();
     private readonly object _eventGate = new();
 
@@ -73,7 +74,7 @@ public sealed partial class SwimNode : IGossipTransportHandler, IAsyncDisposable
         _listener = listener;
         _keyring = keyring ?? new Keyring();
         _log = logger ?? NullLogger.Instance;
-        _logLimit = new Observability.LogRateLimit(time);
+        _logLimit = new LogRateLimit(time);
         _health = new LocalHealth(options.AwarenessMaxMultiplier);
         _broadcasts = new BroadcastQueue(options.RetransmitMult, EstimatedNodes);
         _decoder = new PacketDecoder(options.MaxPacketDecompressedBytes);

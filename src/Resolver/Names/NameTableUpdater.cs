@@ -23,6 +23,8 @@ public sealed class NameTableUpdater : IDisposable
     private long _appliedVersion;
 
     private readonly Action<string>? _fault;
+    // Undecodable records (a newer release's, or a hostile peer's) are counted each, logged 10 per 10 s at most.
+    private readonly LogRateLimit _badLog = new(TimeProvider.System);
 
     public NameTableUpdater(CatalogWatch watch, string clusterDomain, ILogger log, DnsMetrics metrics, Action<string>? faultPoint = null)
     {
@@ -113,7 +115,8 @@ public sealed class NameTableUpdater : IDisposable
         catch (RecordFormatException e)
         {
             _metrics.Dropped("bad_endpoint_record");
-            _log.LogWarning("Endpoint {Endpoint} from {Node} has an undecodable record and gets no DNS names: {Error}", entry.Key, entry.Owner, e.Message);
+            if (_badLog.TryAcquire(out var held))
+                _log.LogWarning("Endpoint {Endpoint} from {Node} has an undecodable record and gets no DNS names ({Held} similar lines held back): {Error}", entry.Key, entry.Owner, held, e.Message);
             return;
         }
         _endpoints[entry.Key] = record;
@@ -130,7 +133,8 @@ public sealed class NameTableUpdater : IDisposable
         catch (RecordFormatException e)
         {
             _metrics.Dropped("bad_service_record");
-            _log.LogWarning("Service {Service} from {Node} has an undecodable record; its name answers its tasks: {Error}", entry.Key, entry.Owner, e.Message);
+            if (_badLog.TryAcquire(out var held))
+                _log.LogWarning("Service {Service} from {Node} has an undecodable record; its name answers its tasks ({Held} similar lines held back): {Error}", entry.Key, entry.Owner, held, e.Message);
             RemoveService(entry.Key);
             return;
         }

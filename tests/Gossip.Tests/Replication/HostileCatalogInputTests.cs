@@ -143,6 +143,26 @@ public class HostileCatalogInputTests
     }
 
     [Fact]
+    public async Task A_value_of_a_known_table_with_another_tables_type_byte_is_dropped_not_kept_opaque()
+    {
+        // Random bytes mostly look like an unknown major version: without the type-byte check they were stored and
+        // re-gossiped forever as "a newer release's record", and every consumer tried to decode each of them.
+        var time = new VirtualClock();
+        await using var r = Victim(out var catalog, time);
+        var garbage = new CatalogEntry(Tables.Endpoints, TestEndpoints.Id("g"), "peer", 4, false, new byte[] { 184, 0x30, 1, 2, 3 });
+        var network = new CatalogEntry(Tables.Networks, "k85", "peer", 4, false, new byte[] { 90, 0x71, 1, 2 });
+        r.NotifyMessage(CatalogCodec.EncodeEntryMessage(garbage));
+        r.NotifyMessage(CatalogCodec.EncodeEntryMessage(network));
+        r.DrainInbound();
+        Assert.Null(catalog.Get(Tables.Endpoints, garbage.Key));
+        Assert.Null(catalog.Get(Tables.Networks, network.Key));
+        Assert.Equal(2, r.Rejected);
+        Assert.Equal(0, r.QueuedBroadcasts);
+        Assert.Equal(EntryVerdict.Undecodable, EntryValidator.Check(garbage, out var why));
+        Assert.Contains("record type byte 184, expected 2", why);
+    }
+
+    [Fact]
     public async Task While_an_agent_of_the_previous_release_is_a_member_entries_go_out_in_its_format()
     {
         var time = new VirtualClock();

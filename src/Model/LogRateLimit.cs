@@ -1,4 +1,4 @@
-namespace Discovery.Gossip.Observability;
+namespace Discovery.Model;
 
 /// <summary>
 /// Lets at most <see cref="Burst"/> log lines through per <see cref="Interval"/>, and counts what it held back, so
