@@ -313,9 +313,22 @@ public sealed partial class OverlayService
             // No network lookup: a container must be detachable even after its network record is gone.
             var ep = FindLocal(path, req.Network)
                 ?? throw new OverlayException(OverlayErrorKind.NotFound, $"namespace {req.Netns} is not attached to network {req.Network}");
-            // The veth itself is deleted after we answer (VethReaper): its name is freed here, its deletion is slow.
-            var hostEnd = KernelCall(() => _kernel.RetireEndpoint(ep), $"detach {req.Netns} from {req.Network}");
+            // The cluster hears first: DNS and every LB stop sending to the task, and cut its flows, while the kernel
+            // work below runs (it is the slow part of a detach on a busy host: link down, rename). If that work fails,
+            // the record goes back as it was, so the detach can be retried and nothing is left without a record.
+            var stored = _catalog.Get(Tables.Endpoints, ep.Id);
             _catalog.Delete(Tables.Endpoints, ep.Id);
+            string? hostEnd;
+            try
+            {
+                // The veth itself is deleted after we answer (VethReaper): its name is freed here, its deletion is slow.
+                hostEnd = KernelCall(() => _kernel.RetireEndpoint(ep), $"detach {req.Netns} from {req.Network}");
+            }
+            catch (OverlayException) when (stored is { Tombstone: false })
+            {
+                _catalog.Put(Tables.Endpoints, ep.Id, stored.Value);
+                throw;
+            }
             _places.Remove(ep.Id);
             _persist();
             if (hostEnd is not null) _reaper.Enqueue(ep.Network, hostEnd);
