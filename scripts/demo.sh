@@ -75,9 +75,19 @@ on 2 service inspect hello
 printf '  c1: dig hello = %s   dig tasks.hello = %s\n' "$(ip netns exec demo-c1 dig +short @127.0.0.11 hello)" \
   "$(ip netns exec demo-c1 dig +short @127.0.0.11 tasks.hello | sort | tr '\n' ' ')"
 printf '  c1: dig SRV _http._tcp.hello = %s\n' "$(ip netns exec demo-c1 dig +short @127.0.0.11 SRV _http._tcp.hello)"
-# Each answer is "task tN saw ADDR"; wait for the first one (the servers were just started), then show nine.
-curl_n() { local ns=$1 url=$2; for _ in $(seq 1 50); do ip netns exec "$ns" curl -s -m 2 "$url" >/dev/null && break; sleep 0.1; done
-  for _ in $(seq 1 9); do ip netns exec "$ns" curl -s -m 2 "$url" | sed 's/\[::ffff:\(.*\)\]/\1/'; done | sort | uniq -c | sed 's/^/    /'; }
+# Each answer is "task tN saw ADDR"; wait for the first one (the servers were just started), then ask until every one
+# of the 3 randomly chosen tasks has answered (at least 9 requests; at most 60 and 20 s: fails if a task never answers).
+curl_n() { local ns=$1 url=$2 answers="" n=0 end=$((SECONDS + 20))
+  for _ in $(seq 1 50); do ip netns exec "$ns" curl -s -m 2 "$url" >/dev/null && break; sleep 0.1; done
+  while [ "$n" -lt 60 ] && [ "$SECONDS" -lt "$end" ]; do
+    n=$((n + 1))
+    answers+="$(ip netns exec "$ns" curl -s -m 2 "$url" | sed 's/\[::ffff:\(.*\)\]/\1/')"$'\n'
+    [ "$n" -ge 9 ] && [ "$(grep -o '^task t[0-9]*' <<<"$answers" | sort -u | wc -l)" -ge 3 ] && break
+  done
+  grep -v '^$' <<<"$answers" | sort | uniq -c | sed 's/^/    /'
+  local tasks; tasks=$(grep -o '^task t[0-9]*' <<<"$answers" | sort -u | wc -l)
+  echo "    ($n requests, $tasks of 3 tasks answered)"
+  [ "$tasks" -ge 3 ] || { echo "demo: $url from $ns reached only $tasks of 3 tasks in $n requests" >&2; return 1; }; }
 echo "-- from container c1 (198.19.1.x) to the VIP by name: every task, each sees c1's own address (no SNAT):"
 curl_n demo-c1 http://hello/
 ip netns add demo-out

@@ -19,6 +19,7 @@ public sealed class LbMetrics : IDisposable
     private readonly bool _ownsMeter;
     private readonly Histogram<double> _sync;
     private readonly Histogram<double> _programming;
+    private readonly Counter<long> _clockSkew;
     private readonly Counter<long> _applyErrors;
     private readonly Counter<long> _conntrackDeleted;
     private readonly Counter<long> _conntrackErrors;
@@ -35,8 +36,10 @@ public sealed class LbMetrics : IDisposable
         _sync = _meter.CreateHistogram("discovery_lb_sync_seconds", unit: "s", description: "Time to apply one load-balancer change to every local sandbox it concerns (one transaction per namespace).",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = HistogramBuckets.Exponential(0.000_025, 2, 16) });
         _programming = _meter.CreateHistogram("discovery_lb_programming_latency_seconds", unit: "s",
-            description: "From a service or endpoint change reaching this agent's catalog to its sandboxes' kernel tables holding it.",
+            description: "From the owner's write of a service or endpoint change (its clock) to this agent's sandbox kernel tables holding it (this host's clock); changes learned by push-pull carry no write time and are not counted.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = HistogramBuckets.Exponential(0.000_025, 2, 18) });
+        _clockSkew = _meter.CreateCounter<long>("discovery_lb_programming_clock_skew_total", description: "Changes whose owner's write time was ahead of this host's clock when programmed (recorded as latency 0): the hosts' clocks differ.");
+        _clockSkew.Add(0);
         _applyErrors = _meter.CreateCounter<long>("discovery_lb_apply_errors_total", description: "Sandbox table transactions the kernel refused (each marks its sandbox for a full resync).");
         _meter.CreateObservableCounter("discovery_lb_backend_connections_total", Connections, description: "New connections DNATed to each backend of a service, from the sandbox tables' nft counters (read on scrape, cached).");
         _applyErrors.Add(0);
@@ -57,7 +60,11 @@ public sealed class LbMetrics : IDisposable
 
     public void Synced(TimeSpan elapsed) => _sync.Record(elapsed.TotalSeconds);
 
-    public void Programmed(TimeSpan sinceArrival) => _programming.Record(sinceArrival.TotalSeconds);
+    /// <summary>One change's programming latency, from its owner's write (<see cref="Programming.ProgrammingLatency"/>).</summary>
+    public void Programmed(TimeSpan sinceWrite) => _programming.Record(sinceWrite.TotalSeconds);
+
+    /// <summary>A change whose owner's write time was ahead of the local clock.</summary>
+    public void ClockSkewed() => _clockSkew.Add(1);
 
     public void ApplyFailed() => _applyErrors.Add(1);
 

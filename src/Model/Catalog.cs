@@ -89,7 +89,10 @@ public sealed class Catalog
         CheckKey(table, key);
         lock (_gate)
         {
-            var entry = new CatalogEntry(table, key, LocalNode, NextLamport(), false, value.ToArray());
+            var entry = new CatalogEntry(table, key, LocalNode, NextLamport(), false, value.ToArray())
+            {
+                WrittenAt = CatalogEntry.WireTime(_time.GetUtcNow()),
+            };
             Store(entry);
             return entry;
         }
@@ -104,9 +107,11 @@ public sealed class Catalog
         lock (_gate)
         {
             if (!_stored.TryGetValue((table, key), out var s) || s.Entry.Tombstone) return null;
+            var deletedAt = CatalogEntry.WireTime(_time.GetUtcNow());
             var tombstone = new CatalogEntry(table, key, LocalNode, NextLamport(), true, ReadOnlyMemory<byte>.Empty)
             {
-                DeletedAt = CatalogEntry.WireTime(_time.GetUtcNow()),
+                DeletedAt = deletedAt,
+                WrittenAt = deletedAt,
             };
             Store(tombstone);
             return tombstone;
@@ -239,7 +244,7 @@ public sealed class Catalog
             ? (hidden ? _shown.Remove(node) : _shown.Add(node))
             : (hidden ? _hidden.Add(node) : _hidden.Remove(node));
         if (!changed) return;
-        foreach (var entry in LiveEntriesOf(node)) Publish(entry);
+        foreach (var entry in LiveEntriesOf(node)) Publish(entry, written: false);
     }
 
     /// <summary>True if <paramref name="node"/>'s entries are currently hidden.</summary>
@@ -283,7 +288,8 @@ public sealed class Catalog
             foreach (var entry in live)
             {
                 // Lamport < ceiling, so +1 cannot wrap.
-                var tombstone = entry with { Lamport = entry.Lamport + 1, Tombstone = true, Value = ReadOnlyMemory<byte>.Empty, DeletedAt = deletedAt };
+                // No WrittenAt: every node writes this tombstone itself when it learns of the leave; no owner wrote it.
+                var tombstone = entry with { Lamport = entry.Lamport + 1, Tombstone = true, Value = ReadOnlyMemory<byte>.Empty, DeletedAt = deletedAt, WrittenAt = null };
                 _clock = Math.Max(_clock, tombstone.Lamport);
                 Store(tombstone);
             }
@@ -340,7 +346,7 @@ public sealed class Catalog
             if (!_liveByOwner.TryGetValue(entry.Owner, out var keys)) _liveByOwner[entry.Owner] = keys = new();
             keys.Add(id);
         }
-        Publish(entry);
+        Publish(entry, written: true);
     }
 
     // Under _gate: an expired tombstone deletes an older live version without being stored itself. Watchers see the
@@ -349,7 +355,7 @@ public sealed class Catalog
     {
         Unindex(id, _stored[id].Entry, removeStored: true);
         foreach (var watcher in _storedWatchers) watcher.TryWrite(tombstone); // the key is gone: stored consumers drop it
-        Publish(tombstone);
+        Publish(tombstone, written: true);
     }
 
     // Under _gate: drop a stored version from the owner and tombstone indexes (and from the store).
@@ -379,7 +385,8 @@ public sealed class Catalog
     }
 
     // Under _gate: bring the visible view in line with the stored entry for its key; emit a change if it moved.
-    private void Publish(CatalogEntry current)
+    // written: a new version of the key arrived (not only its owner's visibility changed).
+    private void Publish(CatalogEntry current, bool written)
     {
         var key = (current.Table, current.Key);
         _visible.TryGetValue(key, out var previous);
@@ -395,7 +402,7 @@ public sealed class Catalog
             if (previous is null) return;
             _visible = _visible.Remove(key);
         }
-        var change = new CatalogChange(previous, current, ++_version) { Hidden = hidden };
+        var change = new CatalogChange(previous, current, ++_version) { Hidden = hidden, Written = written };
         foreach (var watcher in _watchers) watcher.TryWrite(change); // unbounded: always accepted until completed
     }
 

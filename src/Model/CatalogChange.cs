@@ -21,6 +21,11 @@ public sealed record CatalogChange(CatalogEntry? Previous, CatalogEntry Current,
     /// <summary>True if Current's owner is hidden, so the key left the visible view even though Current may be live.</summary>
     public bool Hidden { get; init; }
 
+    /// <summary>True if the change is a new version of the key (a local write or a merge); false if only its owner's
+    /// visibility changed (hidden, or shown again with the version it had). A consumer that measures from
+    /// <see cref="CatalogEntry.WrittenAt"/> does so only for written changes, or an old write would count again.</summary>
+    public bool Written { get; init; }
+
     /// <summary>True if the key is visible after this change with Current as its value; false if it was removed.</summary>
     public bool Live => !Current.Tombstone && !Hidden;
 }

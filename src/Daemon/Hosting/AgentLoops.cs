@@ -114,16 +114,16 @@ public static class AgentLoops
         using var watch = catalog.Watch();
         var first = programmer.Reset();
         foreach (var entry in watch.Snapshot.Entries.Values) programmer.Apply(null, entry, live: true, first);
-        programmer.Program(first, System.Diagnostics.Stopwatch.GetTimestamp());
+        // The first pass is a load, not a change: it records no programming latency.
+        programmer.Program(first);
         run.Started();
         var touched = new HashSet<(string, string)>();
         var reader = watch.Changes;
         while (await reader.WaitToReadAsync(run.Stopping))
         {
-            var arrived = System.Diagnostics.Stopwatch.GetTimestamp();
             touched.Clear();
-            while (reader.TryRead(out var change)) programmer.Apply(change.Previous, change.Current, change.Live, touched);
-            programmer.Program(touched, arrived);
+            while (reader.TryRead(out var change)) programmer.Apply(change, touched);
+            programmer.Program(touched);
         }
     };
 

@@ -7,7 +7,8 @@ namespace Discovery.Gossip.Replication;
 
 /// <summary>
 /// Catalog entries on the gossip wire. A user message is <c>[0x20][entry]</c>, or <c>[0x22][origin time][entry]</c>
-/// when it carries the Unix milliseconds at which its owner wrote it (for discovery_catalog_convergence_seconds);
+/// when it carries the Unix milliseconds at which its owner wrote it (<see cref="CatalogEntry.WrittenAt"/>, for
+/// discovery_catalog_convergence_seconds and discovery_lb_programming_latency_seconds); relays keep the owner's time;
 /// push-pull state is <c>[0x21][format 1][count][entry…]</c>. All first bytes lie outside serf's 0–9, so serf ignores them.
 /// An entry, format 1 (the previous release): <c>[1][flags][table][key][owner][lamport][value]</c>; format 2:
 /// <c>[2][flags][table][key][owner][lamport][deleted-at ms, if flagged][value]</c>, where a key of lower-case hex
@@ -60,7 +61,8 @@ public static class CatalogCodec
     /// <summary>Decodes an entry message (starting at its 0x20 or 0x22 byte).</summary>
     public static CatalogEntry DecodeEntryMessage(ReadOnlySpan<byte> message) => DecodeEntryMessage(message, out _);
 
-    /// <summary>Decodes an entry message; <paramref name="origin"/> is when its owner wrote it, if the message says.</summary>
+    /// <summary>Decodes an entry message; <paramref name="origin"/> is when its owner wrote it, if the message says
+    /// (a 0x22 message), and the entry carries it as <see cref="CatalogEntry.WrittenAt"/>; a 0x20 message gives neither.</summary>
     public static CatalogEntry DecodeEntryMessage(ReadOnlySpan<byte> message, out DateTimeOffset? origin)
     {
         if (!IsEntryMessage(message)) throw new WireFormatException("catalog: not an entry message");
@@ -74,7 +76,7 @@ public static class CatalogCodec
         }
         var e = ReadEntry(message, ref pos);
         if (pos != message.Length) throw new WireFormatException("catalog: trailing bytes after entry");
-        return e;
+        return origin is null ? e : e with { WrittenAt = origin };
     }
 
     /// <summary>Decodes push-pull state (starting at its 0x21 byte).</summary>

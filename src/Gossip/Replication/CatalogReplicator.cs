@@ -182,10 +182,11 @@ public sealed partial class CatalogReplicator : IGossipDelegate, IMembershipList
     }
 
     /// <summary>
-    /// Queues an entry for broadcast. Writes through the catalog are picked up automatically; call this for a
-    /// version the feed does not show (e.g. a delete of an entry whose owner is hidden).
+    /// Queues an entry for broadcast, with its write time (<see cref="CatalogEntry.WrittenAt"/>, or now if it has
+    /// none), so every hop measures from the owner's write. Writes through the catalog are picked up automatically;
+    /// call this for a version the feed does not show (e.g. a delete of an entry whose owner is hidden).
     /// </summary>
-    public void Broadcast(CatalogEntry entry) => Broadcast(entry, _time.GetUtcNow());
+    public void Broadcast(CatalogEntry entry) => Broadcast(entry, entry.WrittenAt ?? _time.GetUtcNow());
 
     private void Broadcast(CatalogEntry entry, DateTimeOffset? origin)
     {

@@ -49,7 +49,7 @@ public sealed class LbProgrammerTests : IDisposable
     {
         var touched = new HashSet<(string, string)>();
         _programmer.Apply(null, new CatalogEntry(table, key, "n1", ++_lamport, !live, live ? value : ReadOnlyMemory<byte>.Empty), live, touched);
-        _programmer.Program(touched, System.Diagnostics.Stopwatch.GetTimestamp());
+        _programmer.Program(touched);
     }
 
     private void Put(EndpointRecord e, bool live = true) => Put(Tables.Endpoints, e.Id, RecordCodec.Encode(e), live);
@@ -97,7 +97,7 @@ public sealed class LbProgrammerTests : IDisposable
         Put(Tables.Services, "web", RecordCodec.Encode(Web));
         Put(Task(1));
         var touched = _programmer.Reset();
-        _programmer.Program(touched, System.Diagnostics.Stopwatch.GetTimestamp());
+        _programmer.Program(touched);
         Assert.Empty(_tables.DesiredOf("net"));
     }
 
