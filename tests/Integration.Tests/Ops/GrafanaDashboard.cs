@@ -11,9 +11,8 @@ public static class GrafanaDashboard
 {
     public sealed record Target(string Panel, string RefId, string Expr);
 
-    public static string RepoRoot { get; } = FindRepoRoot();
-    public static string Path => System.IO.Path.Combine(RepoRoot, "ops", "grafana", "discovery.json");
-    private static string CheckDir => System.IO.Path.Combine(RepoRoot, "tests", "ops", "grafana");
+    public static string Path => OpsFiles.Path("ops", "grafana", "discovery.json");
+    private static string CheckDir => OpsFiles.Path("tests", "ops", "grafana");
 
     public static JsonObject Load() => JsonNode.Parse(File.ReadAllText(Path))!.AsObject();
 
@@ -55,12 +54,5 @@ public static class GrafanaDashboard
         var limit = TimeSpan.FromMinutes(5);
         if (!p.WaitForExit(limit)) { p.Kill(true); throw new TimeoutException($"{file} {string.Join(' ', args)} ran over {limit.TotalMinutes} min"); }
         return (p.ExitCode, stdout.Result + stderr.Result);
-    }
-
-    private static string FindRepoRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(System.IO.Path.Combine(d.FullName, "Discovery.sln"))) return d.FullName;
-        throw new DirectoryNotFoundException("Discovery.sln not found above the test directory");
     }
 }
