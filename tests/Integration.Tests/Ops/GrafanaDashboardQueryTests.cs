@@ -34,7 +34,7 @@ public sealed class GrafanaDashboardQueryTests(ITestOutputHelper output)
     /// <summary>Grafana's rendering of a multi-value variable in a regex matcher: the values, escaped, as one alternation.</summary>
     private static string Alternation(IEnumerable<string> values) => "(" + string.Join('|', values.Select(Regex.Escape)) + ")";
 
-    public static string Substitute(string expr, string node)
+    private static string Substitute(string expr, string node)
     {
         foreach (var (name, value) in BuiltIns) expr = expr.Replace(name, value, StringComparison.Ordinal);
         return expr.Replace("$node", node, StringComparison.Ordinal);
