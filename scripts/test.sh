@@ -5,6 +5,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "test: run as root (the integration tests create network namespaces)" >&2; exit 1; }
 "$ROOT/scripts/deps.sh"
+# The Grafana dashboard check's npm packages (pinned by its package-lock.json; nothing to do once installed).
+"$ROOT/tests/ops/grafana/install.sh"
 cd "$ROOT"
 dotnet build Discovery.sln -c Release --nologo -v quiet
 "$ROOT/scripts/build.sh"

@@ -13,6 +13,9 @@ public sealed class AgentMetrics
 {
     public const string MeterName = "Discovery.Agent";
 
+    /// <summary>Every check label of discovery_reconcile_errors_total (OverlayService's two, AttachFlow's restore).</summary>
+    public static readonly string[] ReconcileChecks = ["restart", "own-endpoints", "dns-restore"];
+
     private readonly Catalog _catalog;
     private readonly Counter<long> _netlinkOps;
     private readonly Histogram<double> _nftApply;
@@ -56,6 +59,7 @@ public sealed class AgentMetrics
             description: "Remote endpoints programmed into vxlan0 (FDB + neighbor), by network.");
         // A series from the start, at 0, so an alert on its increase sees it before the first failure.
         _stateSaveErrors.Add(0);
+        foreach (var check in ReconcileChecks) _reconcileErrors.Add(0, Tag("check", check));
     }
 
     private static KeyValuePair<string, object?> Tag(string name, string value) => new(name, value);
@@ -82,6 +86,8 @@ public sealed class AgentMetrics
 
     public void StateSaveFailed() => _stateSaveErrors.Add(1);
     public void LoopRestarted(string loop) => _loopRestarts.Add(1, Tag("loop", loop));
+    /// <summary>A supervised loop's restart count exists at 0 from its start: increase() then sees its first crash.</summary>
+    public void LoopStarted(string loop) => _loopRestarts.Add(0, Tag("loop", loop));
     public void ReconcileFailed(string check) => _reconcileErrors.Add(1, Tag("check", check));
     public void CatalogConverged(TimeSpan age) => _convergence.Record(Math.Max(0, age.TotalSeconds));
 

@@ -14,6 +14,9 @@ public sealed class HealthMetrics
         var meter = meters.Create(MeterName);
         _checks = meter.CreateCounter<long>("discovery_lb_health_checks_total",
             description: "Active health checks of local tasks by result (success, failure).");
+        // Both series exist from the start, at 0, so rate() and alerts see the first check.
+        _checks.Add(0, new KeyValuePair<string, object?>("result", "success"));
+        _checks.Add(0, new KeyValuePair<string, object?>("result", "failure"));
     }
 
     public void Checked(bool success) => _checks.Add(1, new KeyValuePair<string, object?>("result", success ? "success" : "failure"));

@@ -56,6 +56,7 @@ public static class MetricsEndpoint
             overlay.EndpointCheckFailed += (check, _, _) => metrics.ReconcileFailed(check);
             replicator.Converged += metrics.CatalogConverged;
             supervisor.Restarted += metrics.LoopRestarted;
+            supervisor.Started += metrics.LoopStarted;
             readiness.Changed += ready => metrics.Ready = ready;
             attachments.RestoreFailed += (_, _) => metrics.ReconcileFailed("dns-restore");
             _gossip = meters.Gossip(gossip, replicator);

@@ -26,6 +26,9 @@ public sealed class LoopSupervisor : IAsyncDisposable
     /// <summary>Raised with the loop's name on every restart (supervised or reported).</summary>
     public event Action<string>? Restarted;
 
+    /// <summary>Raised with the loop's name when it is first started (before it runs), so its restart count can exist at 0.</summary>
+    public event Action<string>? Started;
+
     /// <summary>Raised when the set of down loops changes.</summary>
     public event Action? HealthChanged;
 
@@ -50,6 +53,7 @@ public sealed class LoopSupervisor : IAsyncDisposable
         var loop = new SupervisedLoop(name, policy, body, _time, _loggers.CreateLogger("Discovery.Supervisor"));
         loop.HealthChanged += l => SetDown(l.Name, !l.Healthy);
         loop.Restarting += l => Restarted?.Invoke(l.Name);
+        Started?.Invoke(name);
         SetDown(name, true);
         var stop = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
         var task = Task.Run(async () =>
