@@ -90,6 +90,8 @@ public sealed class PrometheusLabTests(ITestOutputHelper output)
             return missing.Count == 0;
         }, TimeSpan.FromSeconds(20));
         Assert.True(missing.Count == 0, $"no series in Prometheus for: {string.Join(", ", missing)}");
+        // The same check on a name no agent exports finds nothing (Prometheus answers "success" with no series).
+        Assert.Equal(0, await prom.Count("{__name__=~\"discovery_no_such_metric|discovery_no_such_metric_bucket\"}"));
         output.WriteLine($"{names.Count} metric families with series: {string.Join(" ", names)}");
 
         // The rule groups load and evaluate against the real series without errors.
