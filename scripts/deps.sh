@@ -6,6 +6,7 @@ PKGS=(iproute2 nftables libnftables1 dnsutils serf busybox curl conntrack knot k
       dnsperf unbound python3-msgpack tcpdump procps iputils-ping libc-bin strace prometheus
       clang zlib1g-dev    # Native AOT (the `discovery` CLI): clang links, zlib is a runtime dependency
       apache2-utils iptables)   # bench/Lb: ab (connection rate), iptables-nft-restore (its reference); clang compiles its server
+PKGS+=(systemd libcap2-bin python3)   # ops tests: systemd-analyze verify, capsh, the notify-socket listener
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
