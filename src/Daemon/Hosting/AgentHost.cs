@@ -229,6 +229,7 @@ public static class AgentHost
         services.AddSingleton(sp => new Health.HealthMetrics(sp.GetRequiredService<DiscoveryMeters>().Meters));
         // The load balancer owns each sandbox's one nft table; the resolver's redirect goes into it (SandboxTableRedirect).
         services.AddSingleton(sp => new Lb.LbMetrics(sp.GetRequiredService<DiscoveryMeters>().Meters));
+        services.AddSingleton(sp => new Lb.Ingress.IngressMetrics(sp.GetRequiredService<DiscoveryMeters>().Meters));
         services.AddSingleton(sp =>
         {
             var metrics = sp.GetRequiredService<Lb.LbMetrics>();
@@ -282,7 +283,8 @@ public static class AgentHost
             };
         });
         AddLoop(services, "ingress", sp => AgentLoops.Ingress(sp.GetRequiredService<Catalog>(), sp.GetRequiredService<OverlayService>(),
-            sp.GetRequiredService<OverlayOptions>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<Lb.Programming.ConntrackFlowCleanup>()));
+            sp.GetRequiredService<OverlayOptions>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<Lb.Programming.ConntrackFlowCleanup>(),
+            sp.GetRequiredService<Lb.Ingress.IngressMetrics>()));
         AddLoop(services, "lb-resync", sp => AgentLoops.LbResync(sp.GetRequiredService<Lb.Sandboxes.SandboxTables>(), TimeSpan.FromMinutes(10), Log(sp)));
         services.AddHostedService<SandboxDnsService>();
         services.AddHostedService<ApiSocketFile>();

@@ -130,11 +130,11 @@ public static class AgentLoops
     /// <summary>Published ports: this host's legs and its ingress table (see <see cref="Lb.Ingress.IngressProgrammer"/>).
     /// A restart builds a new programmer, whose first pass reloads the whole table.</summary>
     public static Func<LoopRun, Task> Ingress(Catalog catalog, OverlayService overlay, OverlayOptions options, ILoggerFactory loggers,
-        Lb.Programming.IFlowCleanup? flows = null) => async run =>
+        Lb.Programming.IFlowCleanup? flows = null, Lb.Ingress.IngressMetrics? metrics = null) => async run =>
     {
         var table = new Lb.Ingress.IngressTable(options.HostNamespace ?? Platform.NetNs.Host, IngressTableName(options.NetnsPrefix));
         await using var ingress = new Lb.Ingress.IngressProgrammer(catalog, new IngressInputs(overlay, overlay.Index.Services), table,
-            loggers.CreateLogger<Lb.Ingress.IngressProgrammer>(), flows: flows);
+            loggers.CreateLogger<Lb.Ingress.IngressProgrammer>(), flows: flows, metrics: metrics);
         await ingress.StartAsync(run.Stopping);
         run.Started();
         await ingress.Completion.WaitAsync(run.Stopping);

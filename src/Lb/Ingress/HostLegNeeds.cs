@@ -6,9 +6,9 @@ namespace Discovery.Lb.Ingress;
 public static class HostLegNeeds
 {
     /// <summary>
-    /// A service's published ports travel on its first network (its ingress network). An ingress-mode service needs a
-    /// leg there on every host, tasks or not (the routing mesh); a local- or host-mode service only where this host
-    /// runs one of its tasks. Networks that do not exist are left out.
+    /// A service's published ports reach its tasks on every network of the service. An ingress-mode service needs a
+    /// leg on each of them on every host, tasks or not (the routing mesh); a local- or host-mode service only on those
+    /// where this host runs one of its tasks. Networks that do not exist are left out.
     /// </summary>
     public static IReadOnlySet<string> Networks(IEnumerable<ServiceSpec> services, IEnumerable<EndpointRecord> endpoints,
         string localNode, IReadOnlySet<string> existingNetworks)
@@ -18,11 +18,11 @@ public static class HostLegNeeds
             .Select(e => (e.Network, e.Service!)).ToHashSet();
         var needed = new HashSet<string>(StringComparer.Ordinal);
         foreach (var svc in published)
-        {
-            var network = svc.Networks[0].Network;
-            if (!existingNetworks.Contains(network)) continue;
-            if (svc.PublishMode == PublishMode.Ingress || localTasks.Contains((network, svc.Name))) needed.Add(network);
-        }
+            foreach (var network in IngressPlan.NetworksOf(svc))
+            {
+                if (!existingNetworks.Contains(network)) continue;
+                if (svc.PublishMode == PublishMode.Ingress || localTasks.Contains((network, svc.Name))) needed.Add(network);
+            }
         return needed;
     }
 }

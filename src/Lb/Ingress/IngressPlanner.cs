@@ -25,8 +25,8 @@ public sealed class IngressPlanner(string localNode)
     private readonly Dictionary<string, ImmutableArray<PublishedPort>> _raw = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ImmutableArray<PublishedPort>> _effective = new(StringComparer.Ordinal);
     private readonly Dictionary<(IPAddress?, string, ushort), SortedSet<string>> _claims = new();
-    private readonly Dictionary<string, string> _localnetOf = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, string> _needOf = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ImmutableArray<string>> _localnetOf = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ImmutableArray<string>> _needOf = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _needCount = new(StringComparer.Ordinal);
     private ImmutableArray<string> _legs = [];
     private int _ports;
@@ -46,14 +46,17 @@ public sealed class IngressPlanner(string localNode)
     /// <summary>Every service name known (published or not).</summary>
     public IEnumerable<string> ServiceNames => _services.Keys;
 
-    /// <summary>Applies one endpoint change and notes the services it touches (only for their ingress network).</summary>
+    /// <summary>Applies one endpoint change and notes the services it touches (a task on one of their networks).</summary>
     public void ApplyEndpoint(CatalogEntry entry, bool live, HashSet<string> touched)
     {
         var pairs = new HashSet<(string, string)>();
         _members.Apply(entry, live, pairs);
         foreach (var (service, network) in pairs)
-            if (_services.TryGetValue(service, out var spec) && IngressPlan.NetworkOf(spec) == network) touched.Add(service);
+            if (_services.TryGetValue(service, out var spec) && IngressPlan.NetworksOf(spec).Contains(network)) touched.Add(service);
     }
+
+    // A service's tasks on all its networks: O(its tasks).
+    private IEnumerable<EndpointRecord> TasksOf(ServiceSpec spec) => IngressPlan.NetworksOf(spec).SelectMany(n => _members.Of(spec.Name, n));
 
     /// <summary>Replaces the services (compared by value, so O(services) only when the service list changes) and notes
     /// those that changed.</summary>
@@ -74,27 +77,28 @@ public sealed class IngressPlanner(string localNode)
         }
     }
 
-    /// <summary>Services whose ingress network is one of <paramref name="networks"/> (a leg came or went: rare).</summary>
+    /// <summary>Services with a network in <paramref name="networks"/> (a leg came or went: rare).</summary>
     public IEnumerable<string> ServicesOn(IReadOnlySet<string> networks) =>
-        _services.Values.Where(s => IngressPlan.NetworkOf(s) is { } n && networks.Contains(n)).Select(s => s.Name);
+        _services.Values.Where(s => IngressPlan.NetworksOf(s).Any(networks.Contains)).Select(s => s.Name);
 
     /// <summary>Recomputes which networks these services need a leg on.</summary>
     public void UpdateNeeds(IEnumerable<string> services, IReadOnlySet<string> existingNetworks)
     {
         foreach (var name in services)
         {
-            string? need = null;
-            if (_services.TryGetValue(name, out var spec) && IngressPlan.NetworkOf(spec) is { } network && existingNetworks.Contains(network)
-                && (spec.PublishMode == PublishMode.Ingress || _members.Of(name, network).Any(e => e.Node == localNode)))
-                need = network;
-            var old = _needOf.GetValueOrDefault(name);
-            if (old == need) continue;
-            if (old is not null && --_needCount[old] == 0) _needCount.Remove(old);
-            if (need is null) _needOf.Remove(name);
+            ImmutableArray<string> need = [];
+            if (_services.TryGetValue(name, out var spec))
+                need = [.. IngressPlan.NetworksOf(spec).Where(network => existingNetworks.Contains(network)
+                    && (spec.PublishMode == PublishMode.Ingress || _members.Of(name, network).Any(e => e.Node == localNode)))];
+            var old = _needOf.GetValueOrDefault(name, []);
+            if (old.SequenceEqual(need)) continue;
+            foreach (var n in old)
+                if (--_needCount[n] == 0) _needCount.Remove(n);
+            if (need.IsEmpty) _needOf.Remove(name);
             else
             {
                 _needOf[name] = need;
-                _needCount[need] = _needCount.GetValueOrDefault(need) + 1;
+                foreach (var n in need) _needCount[n] = _needCount.GetValueOrDefault(n) + 1;
             }
         }
     }
@@ -122,9 +126,9 @@ public sealed class IngressPlanner(string localNode)
                     changed.UnionWith(claim);
                     if (claim.Count == 0) _claims.Remove(k);
                 }
-            if (!_services.TryGetValue(name, out var spec) || IngressPlan.NetworkOf(spec) is not { } network) continue;
+            if (!_services.TryGetValue(name, out var spec) || !IngressPlan.Publishes(spec)) continue;
             Recomputed++;
-            var raw = IngressPlan.ForService(spec, _members.Of(name, network), localNode, legOf.GetValueOrDefault(network));
+            var raw = IngressPlan.ForService(spec, TasksOf(spec), localNode, legOf);
             if (raw.IsEmpty) continue;
             _raw[name] = raw;
             foreach (var p in raw)
@@ -138,22 +142,22 @@ public sealed class IngressPlanner(string localNode)
         var before = new List<PublishedPort>();
         var after = new List<PublishedPort>();
         _left.Clear();
+        _affinityLeft.Clear();
         foreach (var name in changed)
         {
             var was = _effective.Remove(name, out var w) ? w : [];
             before.AddRange(was);
             _ports -= was.Length;
-            if (!was.IsEmpty) NoteLeft(name, was, _raw.TryGetValue(name, out var r) ? r : []);
             _localnetOf.Remove(name);
-            if (!_raw.TryGetValue(name, out var raw)) continue;
-            var own = raw.Where(p => _claims[(p.HostIp, p.Protocol, p.Port)].Min == name).ToImmutableArray();
+            var own = _raw.TryGetValue(name, out var raw)
+                ? raw.Where(p => _claims[(p.HostIp, p.Protocol, p.Port)].Min == name).ToImmutableArray() : [];
+            if (!was.IsEmpty) NoteLeft(name, was, own);
             if (own.IsEmpty) continue;
             _effective[name] = own;
             _ports += own.Length;
             after.AddRange(own);
-            if (_services.TryGetValue(name, out var spec) && IngressPlan.NetworkOf(spec) is { } n
-                && IngressPlan.LocalnetLeg(own, legOf.GetValueOrDefault(n)) is { } ifname)
-                _localnetOf[name] = ifname;
+            if (_services.TryGetValue(name, out var spec) && IngressPlan.LocalnetLegs(spec, own, legOf).ToImmutableArray() is { IsEmpty: false } ifnames)
+                _localnetOf[name] = ifnames;
         }
         _legs = [.. legs.Select(l => l.Ifname).Order(StringComparer.Ordinal)];
         return (new IngressState(beforeLegs, beforeLocalnet, IngressPlan.Ordered(before)),
@@ -166,24 +170,36 @@ public sealed class IngressPlanner(string localNode)
 
     private readonly List<(VipPort, IPAddress)> _left = [];
 
+    /// <summary>Client-ip affinity entries to forget after the last <see cref="Plan"/>, by port (as in <see cref="Left"/>):
+    /// those pinned to a backend that no longer takes new connections there (removed, draining or unhealthy), or, with
+    /// a null backend, every entry of a port that is gone or lost its affinity (so none resurfaces if it comes back).</summary>
+    public IReadOnlyList<(VipPort Port, IPAddress? Backend)> AffinityLeft => _affinityLeft;
+
+    private readonly List<(VipPort, IPAddress?)> _affinityLeft = [];
+
     // A backend in a port before, in the port of the same key no more, and no longer a task of the service (removed,
-    // or its host dead), as the east-west programmer reports removals. A draining or unhealthy task keeps its flows.
+    // or its host dead), as the east-west programmer reports removals. A draining or unhealthy task keeps its flows,
+    // but not its affinity clients: they would keep sending it new connections.
     private void NoteLeft(string service, ImmutableArray<PublishedPort> was, ImmutableArray<PublishedPort> now)
     {
-        var network = _services.TryGetValue(service, out var spec) ? IngressPlan.NetworkOf(spec) : null;
-        var tasks = network is null ? [] : _members.Of(service, network).Select(e => e.Address).ToHashSet();
+        var tasks = _services.TryGetValue(service, out var spec) ? TasksOf(spec).Select(e => e.Address).ToHashSet() : [];
         foreach (var p in was)
         {
             if (p.Backends.IsEmpty || VipPort.ProtocolOf(p.Protocol) is not { } proto) continue;
+            var key = new VipPort(p.HostIp ?? IPAddress.Any, proto, p.Port);
             var same = now.FirstOrDefault(n => Equals(n.HostIp, p.HostIp) && n.Protocol == p.Protocol && n.Port == p.Port);
+            if (p.Affinity > 0 && (same is null || same.Affinity == 0)) _affinityLeft.Add((key, null));
             foreach (var b in p.Backends)
-                if (!tasks.Contains(b.Address) && (same is null || !same.Backends.Any(x => x.Address.Equals(b.Address))))
-                    _left.Add((new VipPort(p.HostIp ?? IPAddress.Any, proto, p.Port), b.Address));
+            {
+                if (same is not null && same.Backends.Any(x => x.Address.Equals(b.Address))) continue;
+                if (!tasks.Contains(b.Address)) _left.Add((key, b.Address));
+                if (p.Affinity > 0 && same is { Affinity: > 0 }) _affinityLeft.Add((key, b.Address));
+            }
         }
     }
 
     /// <summary>The whole state (for a full reload): O(all published ports).</summary>
     public IngressState Full() => new(_legs, LocalnetLegs(), IngressPlan.Ordered(_effective.Values.SelectMany(p => p)));
 
-    private ImmutableArray<string> LocalnetLegs() => [.. _localnetOf.Values.Distinct().Order(StringComparer.Ordinal)];
+    private ImmutableArray<string> LocalnetLegs() => [.. _localnetOf.Values.SelectMany(l => l).Distinct().Order(StringComparer.Ordinal)];
 }

@@ -22,6 +22,8 @@ public sealed class IngressProgrammer : IAsyncDisposable
     private readonly TimeSpan _resyncInterval;
     private readonly IngressPlanner _planner;
     private readonly Programming.IFlowCleanup _flows;
+    private readonly IngressMetrics _metrics;
+    private readonly bool _ownsMetrics;
     private readonly HashSet<string> _touched = new(StringComparer.Ordinal);
     private bool _servicesDirty = true, _networksDirty = true;
     private Dictionary<string, HostLegInfo> _usedLegs = new(StringComparer.Ordinal);
@@ -34,9 +36,13 @@ public sealed class IngressProgrammer : IAsyncDisposable
         new System.Threading.Channels.BoundedChannelOptions(1) { FullMode = System.Threading.Channels.BoundedChannelFullMode.DropWrite });
 
     public IngressProgrammer(Catalog catalog, IIngressInputs inputs, IngressTable table, ILogger<IngressProgrammer> log,
-        TimeProvider? time = null, TimeSpan? retryDelay = null, TimeSpan? resyncInterval = null, Programming.IFlowCleanup? flows = null)
+        TimeProvider? time = null, TimeSpan? retryDelay = null, TimeSpan? resyncInterval = null, Programming.IFlowCleanup? flows = null,
+        IngressMetrics? metrics = null)
     {
         _flows = flows ?? Programming.NoFlowCleanup.Instance;
+        _ownsMetrics = metrics is null;
+        _metrics = metrics ?? new IngressMetrics();
+        Published = new PublishedBackends(table.Host, table.Name);
         _catalog = catalog;
         _inputs = inputs;
         _table = table;
@@ -50,6 +56,9 @@ public sealed class IngressProgrammer : IAsyncDisposable
     /// <summary>Service plans computed so far (a task change recomputes its own service only).</summary>
     public long Recomputed => Interlocked.Read(ref _recomputed);
     private long _recomputed;
+
+    /// <summary>The published ports as the table holds them now (what a queued flow cut re-checks).</summary>
+    public PublishedBackends Published { get; }
 
     /// <summary>Successful syncs so far (for tests and metrics).</summary>
     public long Syncs => Interlocked.Read(ref _syncs);
@@ -99,7 +108,11 @@ public sealed class IngressProgrammer : IAsyncDisposable
         _watch?.Dispose();
     }
 
-    public async ValueTask DisposeAsync() => await StopAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        if (_ownsMetrics) _metrics.Dispose();
+    }
 
     private async Task RunAsync(CatalogWatch watch, CancellationToken ct)
     {
@@ -133,6 +146,7 @@ public sealed class IngressProgrammer : IAsyncDisposable
             {
                 // Kernel and overlay errors end here: counted, logged, retried with a full reload.
                 Interlocked.Increment(ref _failures);
+                _metrics.ApplyFailed();
                 if (!failing) _log.LogError("ingress sync failed, retrying with a full reload: {Reason}", $"{ex.GetType().Name}: {ex.Message}");
                 failing = true;
             }
@@ -171,6 +185,7 @@ public sealed class IngressProgrammer : IAsyncDisposable
     private async Task SyncAsync(bool full, CancellationToken ct)
     {
         var requested = Interlocked.Read(ref _requested);
+        var started = _time.GetTimestamp();
         var before = _planner.Recomputed;
         if (_servicesDirty)
         {
@@ -193,15 +208,29 @@ public sealed class IngressProgrammer : IAsyncDisposable
         var (from, to) = _planner.Plan(_touched, used.Values);
         _usedLegs = used;
         _touched.Clear();
-        if (everything || (_table.Absent && !_planner.IsEmpty)) _table.Apply(_planner.Full(), reload: true);
-        else if (_planner.IsEmpty) _table.Apply(IngressState.Empty);
-        else _table.ApplyChanges(from, to);
-        // Backends gone from the table: their established flows through this host go too (off this path, queued).
+        if (everything || (_table.Absent && !_planner.IsEmpty))
+        {
+            var whole = _planner.Full();
+            _table.Apply(whole, reload: true);
+            Published.ReplaceAll(whole);
+            _metrics.Published(IngressState.Empty, whole, whole: true);
+        }
+        else
+        {
+            if (_planner.IsEmpty) _table.Apply(IngressState.Empty);
+            else _table.ApplyChanges(from, to);
+            Published.Replace(from, to);
+            _metrics.Published(from, to, whole: false);
+        }
+        // Clients pinned to a backend that left a port, then backends gone from the table: their established flows
+        // through this host go too (off this path, queued in this order; each re-checks the backend is still gone).
+        if (_planner.AffinityLeft.Count > 0) _flows.PublishedAffinityLeft(Published, [.. _planner.AffinityLeft]);
         foreach (var left in _planner.Left.GroupBy(l => l.Backend))
-            _flows.PublishedBackendRemoved(_table.Host, [.. left.Select(l => l.Port)], left.Key);
+            _flows.PublishedBackendRemoved(Published, [.. left.Select(l => l.Port)], left.Key);
         foreach (var stale in legs.Values.Where(l => !needed.Contains(l.Network)))
             await _inputs.RemoveLegAsync(stale.Network, ct);
         Interlocked.Add(ref _recomputed, _planner.Recomputed - before);
+        _metrics.Synced(_time.GetElapsedTime(started));
         Interlocked.Increment(ref _syncs);
         Interlocked.Exchange(ref _served, requested);
     }

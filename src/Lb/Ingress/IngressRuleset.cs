@@ -21,13 +21,34 @@ namespace Discovery.Lb.Ingress;
 /// <para>postrouting SNATs (masquerade, so to the leg's own address) only what must come back through this host:
 /// connections to tasks on other hosts, hairpin connections that came in from a leg, and connections from 127/8.
 /// Everything else keeps the client's address.</para>
+/// <para>Client-ip affinity (ports of a service with <c>--affinity client-ip</c>): the first packet of a connection
+/// looks up <c>client . host address . proto . published port</c> in one dynamic map, <c>aff</c>, before the slots; its
+/// first packet in postrouting records the backend chosen, with the service's timeout class (a verdict map sends
+/// the port to the class's chain: a timeout is a constant in the rule, so one chain per class, never per service).
+/// An entry whose backend left the port would pin its client to it until it expires, and its clients are not known
+/// here (anyone outside): so whenever a backend leaves a port with affinity (removed, draining or unhealthy), the
+/// flows worker reads this map once and deletes the entries that point to it (<see cref="Programming.ConntrackFlowCleanup"/>).
+/// Keyed by backend rather than by slot because a slot holds no identity across changes (the exact tiers renumber
+/// when a task comes or goes, so a slot-keyed client would move when another task leaves), and nft cannot look a
+/// slot up and then its backend in one rule; and deleted per backend rather than flushed per port because clients
+/// on the backends that stay keep their affinity. The per-host key also means each host keeps its own affinity, as
+/// each sandbox does east-west.</para>
 /// <para>Containers gain no reach through a leg: forward admits from a leg only connections this table DNATed (the
 /// requests of hairpin clients and the replies of tasks), and input only replies.</para>
 /// </remarks>
 public static class IngressRuleset
 {
     public const string Legs = "legs", Remote = "remote", AnyPublished = "any_published", AddrPublished = "addr_published",
-        AnyRejected = "any_rejected", AddrRejected = "addr_rejected", AnyBackends = "any_backends", AddrBackends = "addr_backends";
+        AnyRejected = "any_rejected", AddrRejected = "addr_rejected", AnyBackends = "any_backends", AddrBackends = "addr_backends",
+        Affinity = "aff", AnyAffinity = "any_affinity", AddrAffinity = "addr_affinity", AnyAffinityClass = "any_affinity_class",
+        AddrAffinityClass = "addr_affinity_class";
+
+    /// <summary>Entries the affinity map may hold (clients × ports with affinity on this host); past it a new client
+    /// gets no affinity (the kernel refuses the update) until entries expire.</summary>
+    public const int AffinityEntries = 262_144;
+
+    /// <summary>The chain that records a connection's backend with one affinity timeout class.</summary>
+    public static string AffinityChain(int classSeconds) => "affinity_" + Rendering.AffinityClasses.SetName(classSeconds);
 
     /// <summary>The set of ports without an address (any_) or with one (addr_) in lb-core's slot tier.</summary>
     public static string TierSet(bool addr, SlotTier tier) => (addr ? "addr_" : "any_") + tier.Name;
@@ -48,6 +69,15 @@ public static class IngressRuleset
         var tierSets = new StringBuilder();
         var anyRules = new StringBuilder();
         var addrRules = new StringBuilder();
+        var classChains = new StringBuilder();
+        foreach (var s in Rendering.AffinityClasses.Seconds)
+        {
+            // `meta l4proto P` gives `ct original proto-dst` its type inside the key (without it nft refuses the concatenation).
+            classChains.Append($"  chain {AffinityChain(s)} {{\n");
+            foreach (var proto in new[] { "tcp", "udp" })
+                classChains.Append($"    meta l4proto {proto} update @{Affinity} {{ ip saddr . ct original ip daddr . meta l4proto . ct original proto-dst timeout {Num(s)}s : ip daddr . th dport }}\n");
+            classChains.Append("  }\n");
+        }
         foreach (var tier in SlotTiers.All)
         {
             tierSets.Append($"  set {TierSet(false, tier)} {{ typeof meta l4proto . th dport; }}\n");
@@ -68,6 +98,17 @@ public static class IngressRuleset
               set {{AddrRejected}} { typeof ip daddr . meta l4proto . th dport; }
             {{tierSets}}  map {{AnyBackends}} { typeof meta l4proto . th dport . numgen random mod 2 : ip daddr . th dport; }
               map {{AddrBackends}} { typeof ip daddr . meta l4proto . th dport . numgen random mod 2 : ip daddr . th dport; }
+              set {{AnyAffinity}} { typeof meta l4proto . th dport; }
+              set {{AddrAffinity}} { typeof ip daddr . meta l4proto . th dport; }
+              map {{AnyAffinityClass}} { typeof meta l4proto . th dport : verdict; }
+              map {{AddrAffinityClass}} { typeof ip daddr . meta l4proto . th dport : verdict; }
+              map {{Affinity}} { typeof ip saddr . ip daddr . meta l4proto . th dport : ip daddr . th dport; size {{AffinityEntries}}; flags dynamic,timeout; timeout 1d; }
+            {{classChains}}  chain affinity {
+                meta l4proto tcp meta l4proto . ct original proto-dst vmap @{{AnyAffinityClass}}
+                meta l4proto udp meta l4proto . ct original proto-dst vmap @{{AnyAffinityClass}}
+                meta l4proto tcp ct original ip daddr . meta l4proto . ct original proto-dst vmap @{{AddrAffinityClass}}
+                meta l4proto udp ct original ip daddr . meta l4proto . ct original proto-dst vmap @{{AddrAffinityClass}}
+              }
               chain prerouting {
                 type nat hook prerouting priority dstnat; policy accept;
                 jump published
@@ -81,12 +122,15 @@ public static class IngressRuleset
                 fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport @{{AnyPublished}} jump any_port
               }
               chain addr_port {
+                ip daddr . meta l4proto . th dport @{{AddrAffinity}} dnat ip to ip saddr . ip daddr . meta l4proto . th dport map @{{Affinity}}
             {{addrRules}}  }
               chain any_port {
+                meta l4proto . th dport @{{AnyAffinity}} dnat ip to ip saddr . ip daddr . meta l4proto . th dport map @{{Affinity}}
             {{anyRules}}  }
               chain postrouting {
                 type nat hook postrouting priority srcnat; policy accept;
                 oifname != @{{Legs}} return
+                ct status dnat jump affinity
                 ct status dnat ip daddr @{{Remote}} masquerade
                 ct status dnat iifname @{{Legs}} masquerade
                 ct status dnat ip saddr 127.0.0.0/8 masquerade
@@ -120,7 +164,8 @@ public static class IngressRuleset
     public static SortedDictionary<string, SortedDictionary<string, string?>> Elements(IngressState state)
     {
         var all = new SortedDictionary<string, SortedDictionary<string, string?>>(StringComparer.Ordinal);
-        foreach (var n in new[] { Legs, Remote, AnyPublished, AddrPublished, AnyRejected, AddrRejected, AnyBackends, AddrBackends }
+        foreach (var n in new[] { Legs, Remote, AnyPublished, AddrPublished, AnyRejected, AddrRejected, AnyBackends, AddrBackends,
+                     AnyAffinity, AddrAffinity, AnyAffinityClass, AddrAffinityClass }
                      .Concat(SlotTiers.All.SelectMany(t => new[] { TierSet(false, t), TierSet(true, t) })))
             all[n] = new SortedDictionary<string, string?>(StringComparer.Ordinal);
         foreach (var leg in state.Legs) all[Legs][$"\"{leg}\""] = null;
@@ -141,6 +186,11 @@ public static class IngressRuleset
                 map[$"{key} . {Num(s)}"] = $"{b.Address} . {Num(b.Port)}";
             }
             foreach (var b in p.Backends.Where(b => b.Remote)) all[Remote][b.Address.ToString()] = null;
+            if (p.Affinity > 0)
+            {
+                all[p.HostIp is null ? AnyAffinity : AddrAffinity][key] = null;
+                all[p.HostIp is null ? AnyAffinityClass : AddrAffinityClass][key] = "jump " + AffinityChain(p.Affinity);
+            }
         }
         return all;
     }

@@ -20,11 +20,15 @@ public sealed record IngressBackend(IPAddress Address, ushort Port, bool Remote)
 /// <param name="Backends">The tasks it leads to; empty: connections are rejected at once (local mode with no task here).</param>
 /// <param name="Tier">lb-core's slot tier for the service's balancing and task count (<see cref="SlotTiers.For"/>), as for its VIP.</param>
 /// <param name="Slots">For each of the tier's slots, the index of its backend (lb-core's filling: the same as the VIP's).</param>
-public sealed record PublishedPort(IPAddress? HostIp, string Protocol, ushort Port, ImmutableArray<IngressBackend> Backends, SlotTier Tier, ImmutableArray<int> Slots)
+/// <param name="Affinity">The service's client-ip affinity class in seconds (<see cref="Rendering.AffinityClasses"/>), 0 for none.</param>
+/// <param name="Mode">The service's publish mode (for metrics; the plan has already applied it).</param>
+public sealed record PublishedPort(IPAddress? HostIp, string Protocol, ushort Port, ImmutableArray<IngressBackend> Backends, SlotTier Tier, ImmutableArray<int> Slots,
+    int Affinity = 0, Model.PublishMode Mode = Model.PublishMode.Ingress)
 {
     // Records compare ImmutableArray by reference; a port equals another with the same content.
     public bool Equals(PublishedPort? other) =>
         other is not null && Equals(HostIp, other.HostIp) && Protocol == other.Protocol && Port == other.Port && Tier == other.Tier
+        && Affinity == other.Affinity && Mode == other.Mode
         && Backends.AsSpan().SequenceEqual(other.Backends.AsSpan()) && Slots.AsSpan().SequenceEqual(other.Slots.AsSpan());
 
     public override int GetHashCode() => HashCode.Combine(HostIp, Protocol, Port, Backends.Length);

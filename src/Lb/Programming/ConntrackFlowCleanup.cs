@@ -23,10 +23,11 @@ public sealed class ConntrackFlowCleanup : IFlowCleanup, IDisposable
 {
     private static readonly TimeSpan LogEvery = TimeSpan.FromSeconds(10);
 
-    /// <summary>One backend whose flows to <see cref="Ports"/> are to be cut (after its grace if <see cref="Draining"/>).</summary>
     /// <summary>One backend whose flows to <see cref="Ports"/> are to be cut (after its grace if <see cref="Draining"/>):
-    /// in the local sandboxes on <see cref="Network"/>, or, with <see cref="Host"/>, in the host namespace (published ports).</summary>
-    private sealed record Cut(string Network, IReadOnlyList<VipPort> Ports, IPAddress Backend, bool Draining, NetNs? Host = null);
+    /// in the local sandboxes on <see cref="Network"/>, or, with <see cref="Published"/>, in the host namespace
+    /// (published ports). With <see cref="Affinity"/>, instead: affinity entries of the host's ingress table to delete.</summary>
+    private sealed record Cut(string Network, IReadOnlyList<VipPort> Ports, IPAddress Backend, bool Draining,
+        Ingress.PublishedBackends? Published = null, IReadOnlyList<(VipPort Port, IPAddress? Backend)>? Affinity = null);
 
     private readonly SandboxTables _tables;
     private readonly LbMetrics _metrics;
@@ -65,10 +66,22 @@ public sealed class ConntrackFlowCleanup : IFlowCleanup, IDisposable
         if (ports.Count > 0) _queue.Writer.TryWrite(new Cut(network, ports, backend, Draining: false));
     }
 
-    public void PublishedBackendRemoved(NetNs host, IReadOnlyList<VipPort> ports, IPAddress backend)
+    public void PublishedBackendRemoved(Ingress.PublishedBackends published, IReadOnlyList<VipPort> ports, IPAddress backend)
     {
-        if (ports.Count > 0) _queue.Writer.TryWrite(new Cut("", ports, backend, Draining: false, host));
+        if (ports.Count > 0) _queue.Writer.TryWrite(new Cut("", ports, backend, Draining: false, published));
     }
+
+    // One queue for both, in order: the ingress programmer hands over a change's affinity entries before its cuts, so
+    // a client pinned to a removed backend is unpinned before its flows are cut, and its next connection goes elsewhere.
+    public void PublishedAffinityLeft(Ingress.PublishedBackends published, IReadOnlyList<(VipPort Port, IPAddress? Backend)> entries)
+    {
+        if (entries.Count > 0) _queue.Writer.TryWrite(new Cut("", [], IPAddress.Any, Draining: false, published, entries));
+    }
+
+    /// <summary>Affinity entries deleted from ingress tables so far (for tests: proof a purge ran and found them).</summary>
+    public long AffinityForgotten => Interlocked.Read(ref _affinityForgotten);
+
+    private long _affinityForgotten;
 
     public void BackendDraining(string network, IReadOnlyList<VipPort> ports, IPAddress backend, TimeSpan grace)
     {
@@ -123,7 +136,7 @@ public sealed class ConntrackFlowCleanup : IFlowCleanup, IDisposable
     /// <summary>Deletes one backend's entries in every local sandbox on the network; returns how many.</summary>
     private int Apply(Cut cut)
     {
-        if (cut.Host is not null) return ApplyHost(cut, cut.Host);
+        if (cut.Published is not null) return cut.Affinity is null ? ApplyHost(cut, cut.Published) : ForgetAffinity(cut.Affinity, cut.Published);
         // The backend may be back (undrained, re-attached, or the fallback when every backend drains): its flows stay.
         var ports = cut.Ports.Where(p => !_tables.InSlots(cut.Network, p, cut.Backend)).ToList();
         if (ports.Count == 0) return 0;
@@ -155,14 +168,18 @@ public sealed class ConntrackFlowCleanup : IFlowCleanup, IDisposable
     /// <summary>Deletes a backend's entries for published ports in the host namespace: the routing mesh DNATs there, on
     /// the receiving host, so original destination = a host address (any, for a port published on every address)
     /// and the published port, reply source = the backend. The programmer reports only backends that left the ports.</summary>
-    private int ApplyHost(Cut cut, NetNs host)
+    private int ApplyHost(Cut cut, Ingress.PublishedBackends published)
     {
+        // As the east-west drain does: the task may be back in the port since this cut was queued (re-attached with
+        // the same address, its host back from the dead): then its flows are live ones again.
+        var ports = cut.Ports.Where(p => !published.Serves(p, cut.Backend)).ToList();
+        if (ports.Count == 0) return 0;
         var started = Stopwatch.GetTimestamp();
         var deleted = 0;
         try
         {
-            using var table = ConntrackTable.Open(host);
-            foreach (var p in cut.Ports)
+            using var table = ConntrackTable.Open(published.Host);
+            foreach (var p in ports)
                 deleted += table.DeleteBackendFlows(new BackendFlows(cut.Backend, ProtocolsOf(p))
                     { Vip = p.Vip.Equals(IPAddress.Any) ? null : p.Vip, VipPort = p.Port });
         }
@@ -175,6 +192,50 @@ public sealed class ConntrackFlowCleanup : IFlowCleanup, IDisposable
         _log.LogDebug("LB: {Deleted} conntrack entries of backend {Backend} on published ports deleted in the host namespace in {Ms:F1} ms",
             deleted, cut.Backend, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         return deleted;
+    }
+
+    /// <summary>
+    /// Deletes the ingress table's affinity entries that pin clients to backends that left their port (or every entry
+    /// of a port that lost its affinity): one dump of the host's affinity map, O(its entries), here off the
+    /// programming path, and the matching entries destroyed in one transaction. A backend that is back in its port
+    /// by now keeps its entries. The clients are not known in advance (anyone outside), so there is no key to build.
+    /// </summary>
+    private int ForgetAffinity(IReadOnlyList<(VipPort Port, IPAddress? Backend)> entries, Ingress.PublishedBackends published)
+    {
+        var wanted = entries.Where(e => e.Backend is null || !published.Serves(e.Port, e.Backend)).ToList();
+        if (wanted.Count == 0) return 0;
+        var started = Stopwatch.GetTimestamp();
+        var batch = new NftElementBatch();
+        try
+        {
+            using var writer = NftElementWriter.Open(published.Host);
+            // Key: client . host address . proto . port (each padded to 4 bytes); data: backend . target port.
+            writer.ReadElements(published.Table, Ingress.IngressRuleset.Affinity, (key, data) =>
+            {
+                if (key.Length < 16 || data.Length < 4) return;
+                var address = new IPAddress(key.Slice(4, 4));
+                var proto = key[8];
+                var port = (ushort)(key[12] << 8 | key[13]);
+                var backend = new IPAddress(data[..4]);
+                foreach (var (p, b) in wanted)
+                    if (p.Protocol == proto && p.Port == port && (p.Vip.Equals(IPAddress.Any) || p.Vip.Equals(address))
+                        && (b is null || b.Equals(backend)))
+                    {
+                        batch.Destroy(Ingress.IngressRuleset.Affinity, key[..16]);
+                        break;
+                    }
+            });
+            writer.Commit(published.Table, batch);
+        }
+        catch (Exception e) when (e is NftException or NamespaceException or IOException or NetlinkException)
+        {
+            _metrics.ConntrackDeleteFailed();
+            LogFailure(new Cut("", [], IPAddress.Any, false), "host (affinity)", e);
+            return 0;
+        }
+        Interlocked.Add(ref _affinityForgotten, batch.Count);
+        _log.LogDebug("LB: {Deleted} affinity entries of published ports forgotten in {Ms:F1} ms", batch.Count, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        return batch.Count;
     }
 
     /// <summary>

@@ -19,10 +19,15 @@ public interface IFlowCleanup
     /// still not back in the slots then (the caller re-checks nothing; an implementation that cuts must check).</summary>
     void BackendDraining(string network, IReadOnlyList<VipPort> ports, IPAddress backend, TimeSpan grace);
 
-    /// <summary>The backend left these published ports of the host namespace <paramref name="host"/> (port address
-    /// <see cref="IPAddress.Any"/>: published on every host address): cut its flows there, where the routing mesh
-    /// DNATs them. Default: leave them to conntrack's timeouts.</summary>
-    void PublishedBackendRemoved(Discovery.Platform.NetNs host, IReadOnlyList<VipPort> ports, IPAddress backend) { }
+    /// <summary>The backend left these published ports of a host (<paramref name="published"/>: its namespace and
+    /// table; port address <see cref="IPAddress.Any"/>: published on every host address): cut its flows there, where
+    /// the routing mesh DNATs them, unless it is back in the ports by then. Default: leave them to conntrack's timeouts.</summary>
+    void PublishedBackendRemoved(Ingress.PublishedBackends published, IReadOnlyList<VipPort> ports, IPAddress backend) { }
+
+    /// <summary>Client-ip affinity entries of the host's ingress table to forget: per port, those pinned to the backend
+    /// (unless it is back in the port by then), or every entry of the port when the backend is null. Default: leave
+    /// them to their timeout.</summary>
+    void PublishedAffinityLeft(Ingress.PublishedBackends published, IReadOnlyList<(VipPort Port, IPAddress? Backend)> entries) { }
 }
 
 /// <summary>Leaves flows to conntrack's own timeouts (until the ctnetlink deleter is wired).</summary>

@@ -126,9 +126,26 @@ public sealed class NftElementWriter : IDisposable
     /// </summary>
     public void ReadCounters(string table, string set, Action<ReadOnlySpan<byte>, ulong> onElement)
     {
+        ArgumentNullException.ThrowIfNull(onElement);
+        Dump(table, set, "counters", (key, _, expression) => onElement(key, expression.IsEmpty ? 0 : CounterPackets(expression)));
+    }
+
+    /// <summary>
+    /// Reads every element of a set or map (one GETSETELEM dump): key and data in register layout (data empty for a
+    /// set). For work off the change path that must find elements the kernel added itself (a dynamic map's entries).
+    /// </summary>
+    public void ReadElements(string table, string set, Action<ReadOnlySpan<byte>, ReadOnlySpan<byte>> onElement)
+    {
+        ArgumentNullException.ThrowIfNull(onElement);
+        Dump(table, set, "elements", (key, data, _) => onElement(key, data));
+    }
+
+    private delegate void ElementVisitor(ReadOnlySpan<byte> key, ReadOnlySpan<byte> data, ReadOnlySpan<byte> expression);
+
+    private void Dump(string table, string set, string what, ElementVisitor onElement)
+    {
         ArgumentException.ThrowIfNullOrEmpty(table);
         ArgumentException.ThrowIfNullOrEmpty(set);
-        ArgumentNullException.ThrowIfNull(onElement);
         var w = _writer;
         w.Clear();
         var seq = _socket.NextSeq();
@@ -148,26 +165,30 @@ public sealed class NftElementWriter : IDisposable
                 while (list.Next())
                 {
                     if (list.Type != NFTA_LIST_ELEM) continue;
-                    ReadOnlySpan<byte> key = default;
-                    ulong packets = 0;
+                    ReadOnlySpan<byte> key = default, data = default, expression = default;
                     var element = new AttributeReader(list.Payload);
                     while (element.Next())
                     {
-                        if (element.Type == NFTA_SET_ELEM_KEY)
+                        if (element.Type == NFTA_SET_ELEM_KEY || element.Type == NFTA_SET_ELEM_DATA)
                         {
                             var value = new AttributeReader(element.Payload);
-                            while (value.Next()) if (value.Type == NFTA_DATA_VALUE) key = value.Payload;
+                            while (value.Next())
+                                if (value.Type == NFTA_DATA_VALUE)
+                                {
+                                    if (element.Type == NFTA_SET_ELEM_KEY) key = value.Payload;
+                                    else data = value.Payload;
+                                }
                         }
-                        else if (element.Type == NFTA_SET_ELEM_EXPR) packets = CounterPackets(element.Payload);
+                        else if (element.Type == NFTA_SET_ELEM_EXPR) expression = element.Payload;
                     }
-                    if (!key.IsEmpty) onElement(key, packets);
+                    if (!key.IsEmpty) onElement(key, data, expression);
                 }
             }
         });
         if (errno != 0)
         {
             var why = $"{Native.Libc.Describe(errno)}{(text is null ? "" : ": " + text)}";
-            throw new NftException(why, $"nft counters in {_where} (table ip {table}, set {set}): {why}");
+            throw new NftException(why, $"nft {what} in {_where} (table ip {table}, set {set}): {why}");
         }
     }
 

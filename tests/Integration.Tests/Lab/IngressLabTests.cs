@@ -127,5 +127,75 @@ public sealed class IngressLabTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public void Affinity_on_a_published_port_holds_20_of_20_until_the_task_goes_and_a_service_on_two_networks_publishes_both()
+    {
+        using var lab = new LabCluster(3);
+        var servers = new List<Process>();
+        try
+        {
+            lab.CliJson(1, "network", "create", "web", "--subnet", "198.19.74.0/24");
+            lab.CliJson(1, "network", "create", "web2", "--subnet", "198.19.75.0/24");
+            lab.CliJson(1, "service", "create", "sticky", "--network", "web", "--publish", "8085:80", "--affinity", "client-ip:120");
+            lab.CliJson(1, "service", "create", "multi", "--network", "web", "--network", "web2", "--publish", "8086:80");
+            var sticky = new Dictionary<string, (int Host, string Ns)>();
+            foreach (var h in new[] { 1, 2, 3 })
+            {
+                Assert.True(Eventually.TrueBlocking(() => lab.Cli(h, "service", "inspect", "multi").Exit == 0 && lab.Cli(h, "service", "inspect", "sticky").Exit == 0,
+                    TimeSpan.FromSeconds(10)), $"services on h{h}");
+                var ns = lab.Container($"s{h}");
+                lab.CliJson(h, "attach", "--netns", ns, "--network", "web", "--name", $"s{h}", "--service", "sticky");
+                sticky[$"s{h}"] = (h, ns);
+                servers.Add(LabWorkloads.Httpd(lab, ns, $"s{h}"));
+            }
+            // multi: one task on each of its networks.
+            foreach (var (h, network, name) in new[] { (1, "web", "m1"), (2, "web2", "m2") })
+            {
+                var ns = lab.Container(name);
+                lab.CliJson(h, "attach", "--netns", ns, "--network", network, "--name", name, "--service", "multi");
+                servers.Add(LabWorkloads.Httpd(lab, ns, name));
+            }
+            var client = LabWorkloads.OutsideClient(lab);
+
+            foreach (var n in new[] { 1, 2, 3 })
+            {
+                var seen = new List<(string Task, string Peer)?>();
+                Assert.True(Eventually.TrueBlocking(() =>
+                {
+                    seen.Add(LabWorkloads.Curl(client, $"http://{LabCluster.HostIp(n)}:8086/"));
+                    return seen.Any(s => s?.Task == "m1") && seen.Any(s => s?.Task == "m2");
+                }, TimeSpan.FromSeconds(30)), $"both networks' tasks through h{n}: {string.Join(", ", seen.Select(s => s?.ToString() ?? "none"))}\n{lab.Log(n)}");
+                output.WriteLine($"multi via h{n}: {string.Join(", ", seen.Where(s => s is not null).Distinct())}");
+            }
+
+            // sticky through h1: the first answer pins the client; 20 of 20 on that task.
+            var url = $"http://{LabCluster.HostIp(1)}:8085/";
+            (string Task, string Peer)? first = null;
+            Assert.True(Eventually.TrueBlocking(() => (first = LabWorkloads.Curl(client, url)) is not null, TimeSpan.FromSeconds(10)), "sticky through h1");
+            var pinned = first!.Value.Task;
+            var answers = Enumerable.Range(0, 20).Select(_ => LabWorkloads.Curl(client, url)?.Task).ToList();
+            output.WriteLine($"sticky via h1: {string.Join(", ", answers)}");
+            Assert.All(answers, a => Assert.Equal(pinned, a));
+
+            // The task goes: the client moves to a live one (its affinity entry to the removed task is forgotten) and stays there.
+            var (host, ns0) = sticky[pinned];
+            var clock = Stopwatch.StartNew();
+            Assert.Equal(0, lab.Cli(host, "detach", "--netns", ns0, "--network", "web").Exit);
+            string? moved = null;
+            Assert.True(Eventually.TrueBlocking(() => LabWorkloads.Curl(client, url)?.Task is { } t && t != pinned && (moved = t) is not null, TimeSpan.FromSeconds(5)),
+                $"the client still goes to {pinned} 5 s after it was detached\n{lab.Log(1)}");
+            output.WriteLine($"moved from {pinned} to {moved} after {clock.ElapsedMilliseconds} ms");
+            for (var i = 0; i < 10; i++) Assert.Equal(moved, LabWorkloads.Curl(client, url)?.Task);
+        }
+        finally
+        {
+            foreach (var p in servers)
+            {
+                if (!p.HasExited) p.Kill(entireProcessTree: true);
+                p.Dispose();
+            }
+        }
+    }
+
     private static string TableName(LabCluster lab) => Discovery.Daemon.Hosting.AgentLoops.IngressTableName(lab.Prefix);
 }

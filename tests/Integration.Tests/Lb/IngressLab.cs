@@ -40,6 +40,9 @@ public sealed class IngressLab : IAsyncDisposable
     /// <summary>Conntrack cuts each host's cleanup has finished (proof it got that far).</summary>
     public long FlowCutsDone(int host) => _cleanups[host - 1].Flows.Done;
 
+    /// <summary>Each host's flows worker (conntrack cuts and affinity purges), as the agent wires it.</summary>
+    public Discovery.Lb.Programming.ConntrackFlowCleanup Flows(int host) => _cleanups[host - 1].Flows;
+
     public static async Task<IngressLab> StartAsync()
     {
         var lab = new IngressLab(await MultiHostLab.StartAsync(3));
@@ -79,15 +82,24 @@ public sealed class IngressLab : IAsyncDisposable
     public static ServiceSpec Service(string name, PublishMode mode, params ServicePortSpec[] ports) =>
         new(name, [new ServiceNetwork(MultiHostLab.Network, null)], ServiceMode.Vip, [.. ports], mode, 0, BalanceMode.Random, 0, 1);
 
+    /// <summary>A second network every host knows, for services on several networks.</summary>
+    public const string Network2 = "web2";
+
+    public async Task CreateNetwork2Async()
+    {
+        await Lab[1].Service.CreateNetworkAsync(new Discovery.Api.CreateNetworkRequest(Network2, "198.19.78.0/24"), CancellationToken.None);
+        await Lab.WaitConvergedAsync();
+    }
+
     public static ServicePortSpec Tcp(ushort published, ushort target, IPAddress? hostIp = null) => new("http", "tcp", target, published, hostIp);
 
     public static ServicePortSpec Udp(ushort published, ushort target) => new("dns", "udp", target, published, null);
 
     /// <summary>Attaches task <paramref name="name"/> of <paramref name="service"/> on <paramref name="host"/> with a TCP
     /// server on 80 and a UDP server on 53 that answer "NAME PEER-ADDRESS".</summary>
-    public async Task<EndpointRecord> TaskAsync(int host, string name, string service = "web")
+    public async Task<EndpointRecord> TaskAsync(int host, string name, string service = "web", string network = MultiHostLab.Network)
     {
-        var ep = await Lab.AttachAsync(Lab[host], name, service);
+        var ep = await Lab.AttachAsync(Lab[host], name, service, network);
         using var ns = NetNs.Open(ep.Netns);
         Serve(ns, 80, name);
         var udp = ns.Run(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp));

@@ -220,6 +220,111 @@ public sealed class IngressMeshTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Null(await GetAsync(_lab.Client, HostIp(1), 8080));
     }
 
+    [Fact]
+    public async Task Client_ip_affinity_keeps_a_client_on_one_task_and_moves_it_when_that_task_is_removed()
+    {
+        var tasks = await TasksOnAsync(1, 2, 3);
+        await _lab.SetServicesAsync(Service("web", PublishMode.Ingress, Tcp(8080, 80)) with { AffinitySeconds = 60 });
+        // Through host 1: 20 of 20 connections on one task (all three are in the port, so without affinity they spread).
+        var first = await GetAsync(_lab.Client, HostIp(1), 8080);
+        Assert.NotNull(first);
+        var pinned = first.Value.Task;
+        for (var i = 0; i < 19; i++) Assert.Equal(pinned, (await GetAsync(_lab.Client, HostIp(1), 8080))?.Task);
+        var affinity = AffinityMap(_lab.Lab[1].HostNs);
+        output.WriteLine($"pinned to {pinned}; affinity map: {affinity}");
+        // "client . host address . tcp . 8080 [timeout … expires …] : task . 80"
+        Assert.Matches(System.Text.RegularExpressions.Regex.Escape($"{ClientIp} . {HostIp(1)} . tcp . 8080 ") + "[^,}]*: "
+            + System.Text.RegularExpressions.Regex.Escape($"{tasks[pinned].Address} . 80"), affinity);
+
+        var forgotten = _lab.Flows(1).AffinityForgotten;
+        var host = int.Parse(pinned[1..], System.Globalization.CultureInfo.InvariantCulture);
+        await _lab.Lab[host].Service.DetachAsync(new Discovery.Api.DetachRequest(tasks[pinned].Netns, MultiHostLabNetwork), CancellationToken.None);
+        // The positive signal: host 1's worker forgot the entry. Until then the client could still be sent to the removed task.
+        await Eventually.Until(() => _lab.Flows(1).AffinityForgotten > forgotten, TimeSpan.FromSeconds(2), "host 1 forgot the client's affinity to the removed task");
+        Assert.DoesNotContain(tasks[pinned].Address.ToString(), AffinityMap(_lab.Lab[1].HostNs));
+        var moved = await GetAsync(_lab.Client, HostIp(1), 8080);
+        Assert.NotNull(moved);
+        Assert.NotEqual(pinned, moved.Value.Task);
+        // And it is pinned again, to its new task.
+        for (var i = 0; i < 9; i++) Assert.Equal(moved.Value.Task, (await GetAsync(_lab.Client, HostIp(1), 8080))?.Task);
+    }
+
+    [Fact]
+    public async Task Client_ip_affinity_forgets_a_draining_task_but_keeps_clients_on_the_others()
+    {
+        var tasks = await TasksOnAsync(1, 2, 3);
+        await _lab.SetServicesAsync(Service("web", PublishMode.Local, Tcp(8080, 80)) with { AffinitySeconds = 300 });
+        // Local mode on host 1: its one task t1 answers; a second local task makes the choice real.
+        var t4 = await _lab.TaskAsync(1, "t4");
+        await Eventually.Until(() => NftMap(_lab.Lab[1].HostNs).Contains(t4.Address.ToString()), TimeSpan.FromSeconds(5), "t4 in host 1's port");
+        var pinned = (await GetAsync(_lab.Client, HostIp(1), 8080))?.Task;
+        Assert.NotNull(pinned);
+        for (var i = 0; i < 9; i++) Assert.Equal(pinned, (await GetAsync(_lab.Client, HostIp(1), 8080))?.Task);
+        var drained = pinned == "t1" ? tasks["t1"] : t4;
+        var forgotten = _lab.Flows(1).AffinityForgotten;
+        await _lab.Lab[1].Service.SetDrainingAsync(drained.Netns, MultiHostLabNetwork, true, CancellationToken.None);
+        await Eventually.Until(() => _lab.Flows(1).AffinityForgotten > forgotten, TimeSpan.FromSeconds(2), "host 1 forgot the affinity to the draining task");
+        var other = pinned == "t1" ? "t4" : "t1";
+        for (var i = 0; i < 5; i++) Assert.Equal(other, (await GetAsync(_lab.Client, HostIp(1), 8080))?.Task);
+    }
+
+    [Fact]
+    public async Task A_service_on_two_networks_publishes_the_tasks_of_both_through_every_host()
+    {
+        await _lab.CreateNetwork2Async();
+        var t1 = await _lab.TaskAsync(1, "t1");
+        var t2 = await _lab.TaskAsync(2, "t2", network: Network2);
+        var t3 = await _lab.TaskAsync(3, "t3", network: Network2);
+        var svc = Service("web", PublishMode.Ingress, Tcp(8080, 80)) with
+        {
+            Networks = [new ServiceNetwork(MultiHostLabNetwork, null), new ServiceNetwork(Network2, null)],
+        };
+        await _lab.SetServicesAsync(svc);
+        Assert.All(_lab.Lab.Hosts, h => Assert.NotNull(h.Service.HostLeg(Network2)));
+        foreach (var n in new[] { 1, 2, 3 })
+        {
+            var answers = await UntilAllAnsweredAsync(() => GetAsync(_lab.Client, HostIp(n), 8080), ["t1", "t2", "t3"]);
+            output.WriteLine($"via h{n}: {string.Join(", ", answers.Select(a => a?.ToString() ?? "none"))}");
+            if (answers.Contains(null)) output.WriteLine(_lab.Dump(n));
+            Assert.All(new[] { "t1", "t2", "t3" }, t => Assert.Contains(answers, a => a?.Task == t));
+            Assert.DoesNotContain(null, answers);
+        }
+        // A task of the second network leaving is a change of this service like any other.
+        await _lab.Lab[3].Service.DetachAsync(new Discovery.Api.DetachRequest(t3.Netns, Network2), CancellationToken.None);
+        await Eventually.Until(() => _lab.Lab.Hosts.All(h => !NftMap(h.HostNs).Contains(t3.Address.ToString())), TimeSpan.FromSeconds(2), "t3 gone from every host");
+        Assert.Contains(t2.Address.ToString(), NftMap(_lab.Lab[1].HostNs));
+        Assert.Contains(t1.Address.ToString(), NftMap(_lab.Lab[1].HostNs));
+    }
+
+    [Fact]
+    public async Task A_host_conntrack_cut_queued_for_a_task_that_is_back_leaves_its_flows()
+    {
+        var tasks = await TasksOnAsync(1, 2, 3);
+        await _lab.SetServicesAsync(Service("web", PublishMode.Ingress, Udp(5353, 53)));
+        int? pinned = null;
+        for (var sport = 42001; sport <= 42060 && pinned is null; sport++)
+            if ((await AskUdpAsync(_lab.Client, HostIp(1), 5353, sport))?.Task == "t2") pinned = sport;
+        Assert.NotNull(pinned);
+        var t2 = tasks["t2"].Address;
+        var port = new Discovery.Lb.Rendering.VipPort(System.Net.IPAddress.Any, Discovery.Lb.Rendering.VipPort.Udp, 5353);
+        Assert.True(_lab.Programmers[0].Published.Serves(port, t2));
+        Assert.Contains(t2.ToString(), HostFlows(1));
+        // A cut for t2 as the programmer queues one when t2 leaves; by the time it runs t2 is in the port (it came back).
+        var done = _lab.FlowCutsDone(1);
+        _lab.Flows(1).PublishedBackendRemoved(_lab.Programmers[0].Published, [port], t2);
+        await Eventually.Until(() => _lab.FlowCutsDone(1) > done, TimeSpan.FromSeconds(2), "host 1's worker ran the cut");
+        Assert.Contains(t2.ToString(), HostFlows(1));
+        Assert.Equal("t2", (await AskUdpAsync(_lab.Client, HostIp(1), 5353, pinned.Value))?.Task);
+        // (That a cut for a backend the port no longer has deletes is A_udp_flow_pinned_to_a_removed_task_….)
+    }
+
+    // UDP conntrack entries of the host namespace, as the CLI lists them.
+    private string HostFlows(int host) =>
+        Discovery.Tests.Support.Cli.TryRun("ip", "netns", "exec", _lab.Lab[host].HostNs.Name!, "conntrack", "-L", "-p", "udp").Stdout;
+
+    private static string AffinityMap(Discovery.Platform.NetNs ns) =>
+        Discovery.Platform.Nftables.Run(ns, $"list map ip {Table} {Discovery.Lb.Ingress.IngressRuleset.Affinity}");
+
     private const string MultiHostLabNetwork = Discovery.Tests.Overlay.MultiHostLab.Network;
 
     private static string NftMap(Discovery.Platform.NetNs ns) =>

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Discovery.Testing;
 using Discovery.Tests.Agent;
 using Xunit;
 
@@ -98,6 +99,31 @@ public sealed class MetricsExportTests : IDisposable
         foreach (var help in File.ReadLines(Fixture("metric-help.txt")).Where(l => l.StartsWith("# HELP ", StringComparison.Ordinal)))
             if (!helps.Contains(help)) problems.Add($"HELP changed or missing: {help}");
         Assert.True(problems.Count == 0, string.Join("\n", problems) + "\n--- scrape ---\n" + text);
+    }
+
+    [Fact]
+    public void Ingress_metrics_count_this_hosts_published_ports_backends_legs_and_syncs()
+    {
+        _a.CliJson("network", "create", "web", "--subnet", "198.19.1.0/24");
+        _a.CliJson("service", "create", "web", "--network", "web", "--publish", "8080:80", "--publish", "127.0.0.1:8081:81");
+        var c1 = _a.Container("c1");
+        _a.CliJson("attach", "--netns", c1, "--network", "web", "--name", "c1", "--service", "web");
+        static bool Has(string text, string sample) => Regex.IsMatch(text, "^" + Regex.Escape(sample) + "$", RegexOptions.Multiline);
+        var text = "";
+        Assert.True(Eventually.TrueBlocking(() =>
+        {
+            text = _a.Metrics();
+            // Two ports of an ingress-mode service, one task behind each, one leg (on "web").
+            return Has(text, "discovery_ingress_ports{mode=\"ingress\"} 2") && Has(text, "discovery_ingress_backends 2") && Has(text, "discovery_ingress_legs 1");
+        }, TimeSpan.FromSeconds(10)), "ingress gauges after one service with two published ports and one task:\n" + text);
+        Assert.True(Has(text, "discovery_ingress_ports{mode=\"local\"} 0") && Has(text, "discovery_ingress_ports{mode=\"host\"} 0"), text);
+        Assert.Matches(new Regex(@"^discovery_ingress_sync_seconds_count [1-9]\d*$", RegexOptions.Multiline), text);
+        Assert.True(Has(text, "discovery_ingress_apply_errors_total 0"), text);
+
+        // The task leaves: the ports stay (ingress mode publishes on every host), with no backend behind them.
+        _a.CliJson("detach", "--netns", c1, "--network", "web");
+        Assert.True(Eventually.TrueBlocking(() => Has(text = _a.Metrics(), "discovery_ingress_backends 0"), TimeSpan.FromSeconds(10)), text);
+        Assert.True(Has(text, "discovery_ingress_ports{mode=\"ingress\"} 2"), text);
     }
 
     [Fact]

@@ -104,11 +104,11 @@ public sealed class MultiHostLab : IAsyncDisposable
         return ns;
     }
 
-    /// <summary>Attaches a new container namespace to "web" on <paramref name="host"/> (as a task of
-    /// <paramref name="service"/>, if given) and waits until every catalog has the record.</summary>
-    public async Task<EndpointRecord> AttachAsync(LabHost host, string name, string? service = null)
+    /// <summary>Attaches a new container namespace to "web" (or <paramref name="network"/>) on <paramref name="host"/> (as a
+    /// task of <paramref name="service"/>, if given) and waits until every catalog has the record.</summary>
+    public async Task<EndpointRecord> AttachAsync(LabHost host, string name, string? service = null, string network = Network)
     {
-        var ep = await host.Service.AttachAsync(new AttachRequest(Container(name), Network, name, Service: service), CancellationToken.None);
+        var ep = await host.Service.AttachAsync(new AttachRequest(Container(name), network, name, Service: service), CancellationToken.None);
         await _replicator!.WaitConvergedAsync(TimeSpan.FromSeconds(5));
         return ep;
     }

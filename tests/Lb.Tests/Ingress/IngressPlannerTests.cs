@@ -11,6 +11,8 @@ namespace Discovery.Tests.Ingress;
 public sealed class IngressPlannerTests
 {
     private static readonly HostLegInfo Leg = new("net", "dhleg", IPAddress.Parse("198.19.0.254"));
+    private static readonly HostLegInfo Leg2 = new("other", "dhleg2", IPAddress.Parse("198.19.1.254"));
+    private IReadOnlyCollection<HostLegInfo> _legs = [Leg];
     private static readonly IReadOnlySet<string> Nets = new HashSet<string> { "net", "other" };
     private readonly IngressPlanner _planner = new("n1");
     private readonly Dictionary<string, EndpointRecord> _endpoints = [];
@@ -39,14 +41,14 @@ public sealed class IngressPlannerTests
     private (IngressState Before, IngressState After) Sync(HashSet<string> touched)
     {
         _planner.UpdateNeeds(touched, Nets);
-        return _planner.Plan(touched, [Leg]);
+        return _planner.Plan(touched, _legs);
     }
 
     // Records compare their arrays by reference: compare the rendered tables.
     private static void Same(IngressState expected, IngressState actual) =>
         Assert.Equal(IngressRuleset.Render("t", expected), IngressRuleset.Render("t", actual));
 
-    private IngressState Whole() => IngressPlan.Build(_services, _endpoints.Values, "n1", [Leg]);
+    private IngressState Whole() => IngressPlan.Build(_services, _endpoints.Values, "n1", _legs);
 
     private void Load(int services, int tasks)
     {
@@ -127,5 +129,63 @@ public sealed class IngressPlannerTests
         Same(Whole(), _planner.Full());
         Sync(Put(Task(1, 0), live: false));
         Assert.Empty(_planner.NeededNetworks);
+    }
+
+    [Fact]
+    public void A_service_on_two_networks_publishes_the_tasks_of_both_and_needs_a_leg_on_each()
+    {
+        _legs = [Leg, Leg2];
+        _services.Add(Svc(1, 30001) with { Networks = [new ServiceNetwork("net", null), new ServiceNetwork("other", null)] });
+        var touched = new HashSet<string>();
+        _planner.SetServices(_services, touched);
+        touched.UnionWith(Put(Task(1, 0)));
+        Sync(touched);
+        Assert.Equal(["net", "other"], _planner.NeededNetworks.Order());
+        var before = _planner.Full();
+
+        var changed = Put(Task(1, 1, network: "other"));
+        Assert.Equal(["svc001"], changed);
+        var (from, to) = Sync(changed);
+        var port = Assert.Single(_planner.Full().Ports);
+        Assert.Equal(["198.19.1.1", "198.19.1.2"], port.Backends.Select(b => b.Address.ToString()).Order());
+        Same(Whole(), _planner.Full());
+        Assert.Equal(IngressRuleset.Diff("t", before, Whole()), IngressRuleset.Diff("t", from, to));
+
+        // Without its leg on "other" this host reaches only the task on "net".
+        _legs = [Leg];
+        Sync(new HashSet<string>(_planner.ServicesOn(new HashSet<string> { "other" })));
+        Assert.Equal(["198.19.1.1"], Assert.Single(_planner.Full().Ports).Backends.Select(b => b.Address.ToString()));
+        Same(Whole(), _planner.Full());
+    }
+
+    [Fact]
+    public void Affinity_ports_are_rendered_with_their_class_and_a_leaving_backend_is_reported_whatever_the_reason()
+    {
+        _services.Add(Svc(1, 30001) with { AffinitySeconds = 45 });
+        var touched = new HashSet<string>();
+        _planner.SetServices(_services, touched);
+        for (var i = 0; i < 3; i++) touched.UnionWith(Put(Task(1, i)));
+        Sync(touched);
+        var text = IngressRuleset.Render("t", _planner.Full());
+        Assert.Contains("any_affinity_class { tcp . 30001 : jump affinity_a60 }", text);
+        Assert.Contains("any_affinity { tcp . 30001 }", text);
+        var port = new Discovery.Lb.Rendering.VipPort(IPAddress.Any, Discovery.Lb.Rendering.VipPort.Tcp, 30001);
+
+        // Draining: its clients are forgotten, its flows are kept.
+        Sync(Put(Task(1, 1) with { Disabled = true }));
+        Assert.Equal([(port, (IPAddress?)IPAddress.Parse("198.19.1.2"))], _planner.AffinityLeft);
+        Assert.Empty(_planner.Left);
+        // Removed: both.
+        Sync(Put(Task(1, 2), live: false));
+        Assert.Equal([(port, (IPAddress?)IPAddress.Parse("198.19.1.3"))], _planner.AffinityLeft);
+        Assert.Equal([(port, IPAddress.Parse("198.19.1.3"))], _planner.Left);
+        // Affinity turned off: every entry of the port goes, and the table no longer looks it up.
+        _services[0] = _services[0] with { AffinitySeconds = 0 };
+        touched.Clear();
+        _planner.SetServices(_services, touched);
+        Sync(touched);
+        Assert.Equal([(port, (IPAddress?)null)], _planner.AffinityLeft);
+        Assert.DoesNotContain("30001", string.Join("\n", IngressRuleset.Render("t", _planner.Full()).Split('\n').Where(l => l.Contains("affinity", StringComparison.Ordinal))));
+        Same(Whole(), _planner.Full());
     }
 }
