@@ -77,19 +77,33 @@ public static class CniPlugin
         return CniResultBuilder.Build(config.CniVersion, call.Netns, endpoint, network);
     }
 
-    // Create the container's service, or update it when a retried ADD finds it already there.
+    // Create the container's service, or, when it exists (a retried ADD, or the container's ADD on another discovery
+    // network: podman passes the port mappings to every network), update it keeping its other networks.
     private static void Publish(ApiClient agent, ServiceRequest service)
     {
-        var exists = true;
-        Ignore404(() => agent.Get<ServiceView>("/v1/services/" + service.Name), () => exists = false);
-        if (exists) agent.Post<ServiceView>("/v1/services/" + service.Name, service);
-        else agent.Post<ServiceView>("/v1/services", service);
+        ServiceView? current = null;
+        Ignore404(() => current = agent.Get<ServiceView>("/v1/services/" + service.Name));
+        if (current is null) { agent.Post<ServiceView>("/v1/services", service); return; }
+        var networks = current.Networks.Select(n => n.Network).Union(service.Networks ?? []).ToList();
+        agent.Post<ServiceView>("/v1/services/" + service.Name, service with { Networks = networks });
+    }
+
+    // The container's service loses this network; it is removed with its last one.
+    private static void Unpublish(ApiClient agent, string service, string network)
+    {
+        ServiceView? current = null;
+        Ignore404(() => current = agent.Get<ServiceView>("/v1/services/" + service));
+        if (current is null) return;
+        var rest = current.Networks.Select(n => n.Network).Where(n => n != network).ToList();
+        if (rest.Count == current.Networks.Count) return;
+        if (rest.Count == 0) Ignore404(() => agent.Delete("/v1/services/" + service));
+        else Ignore404(() => agent.Post<ServiceView>("/v1/services/" + service, new ServiceRequest(service, rest)));
     }
 
     /// <summary>DEL: idempotent. What is already gone (container, namespace, network, service) is success.</summary>
     private static void Del(ApiClient agent, CniEnvironment call, NetworkConfig config)
     {
-        Ignore404(() => agent.Delete("/v1/services/" + AddPlan.ServiceName(call)));
+        Unpublish(agent, AddPlan.ServiceName(call), config.Name);
         var netns = call.Netns.Length > 0 ? call.Netns : config.PrevSandbox ?? FindSandbox(agent, call, config);
         if (netns is null) return;
         Ignore404(() => agent.Post<EndpointView>("/v1/detach", new DetachRequest(netns, config.Name)));

@@ -272,4 +272,36 @@ public sealed class CniPluginTests : IDisposable
         Assert.Equal(0, Sh.Try(Binary.Path, "cni", "uninstall", "web", "--dir", dir + "/net.d").Exit);
         Assert.False(File.Exists(dir + "/net.d/web.conflist"));
     }
+
+    [Fact]
+    public void Network_create_with_cni_creates_the_network_and_its_conflist_pointing_at_this_agent()
+    {
+        var dir = Path.Combine(_a.Dir, "cni2");
+        var (exit, _, err) = _a.Cli("network", "create", "web2", "--subnet", "198.19.8.0/24", "--cni", "--dir", dir + "/net.d", "--bin-dir", dir + "/bin");
+        Assert.True(exit == 0, err);
+        var plugin = JsonDocument.Parse(File.ReadAllText(dir + "/net.d/web2.conflist")).RootElement.GetProperty("plugins")[0];
+        Assert.Equal(_a.Socket, plugin.GetProperty("agentSocket").GetString());
+        Assert.Equal("host", plugin.GetProperty("publishMode").GetString());
+        Assert.Equal("198.19.8.0/24", _a.CliJson("network", "inspect", "web2").GetProperty("subnet").GetString());
+    }
+
+    [Fact]
+    public void A_container_on_two_networks_keeps_its_service_until_its_last_del()
+    {
+        _a.CliJson("network", "create", "web2", "--subnet", "198.19.9.0/24");
+        var id = CniExec.NewContainerId();
+        var c1 = Netns("c1");
+        var ports = """{"portMappings":[{"hostPort":18085,"containerPort":80,"protocol":"tcp"}]}""";
+        var args = "IgnoreUnknown=1;K8S_POD_NAME=web1";
+        Assert.Equal(0, CniExec.Run("ADD", id, c1, Config(ports), args).Exit);
+        var second = CniExec.Run("ADD", id, c1, Config(ports, network: "web2"), args, ifname: "eth1");
+        Assert.True(second.Exit == 0, second.Stdout);
+        string[] Networks() => [.. _a.CliJson("service", "inspect", "ctr-" + id[..12]).GetProperty("networks").EnumerateArray().Select(n => n.GetProperty("network").GetString()!)];
+        Assert.Equal(["web", "web2"], Networks());
+
+        Assert.Equal(0, CniExec.Run("DEL", id, c1, Config(ports), args).Exit);
+        Assert.Equal(["web2"], Networks());
+        Assert.Equal(0, CniExec.Run("DEL", id, c1, Config(ports, network: "web2"), args, ifname: "eth1").Exit);
+        Assert.NotEqual(0, _a.Cli("service", "inspect", "ctr-" + id[..12]).Exit);
+    }
 }
