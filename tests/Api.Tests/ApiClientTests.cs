@@ -63,15 +63,17 @@ public sealed class ApiClientTests : IDisposable
             "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops",
         ], closeAfterEach: false, requests);
         using var client = new ApiClient(SocketPath);
-        Assert.Equal("network nope not found", Assert.Throws<ApiException>(() => client.Get<NetworkView>("/v1/networks/nope")).Message);
-        Assert.Equal("500 Internal Server Error: oops", Assert.Throws<ApiException>(() => client.Delete("/v1/networks/x")).Message);
+        var notFound = Assert.Throws<ApiException>(() => client.Get<NetworkView>("/v1/networks/nope"));
+        Assert.Equal(("network nope not found", 404), (notFound.Message, notFound.Status));
+        var failed = Assert.Throws<ApiException>(() => client.Delete("/v1/networks/x"));
+        Assert.Equal(("500 Internal Server Error: oops", 500), (failed.Message, failed.Status));
     }
 
     [Fact]
     public void No_agent_is_a_clear_line()
     {
         using var client = new ApiClient(SocketPath);
-        var ex = Assert.Throws<ApiException>(() => client.Get<InfoView>("/v1/info"));
+        var ex = Assert.Throws<AgentUnreachableException>(() => client.Get<InfoView>("/v1/info"));
         Assert.Equal($"cannot reach the agent at {SocketPath} (no such socket); is `discovery agent` running?", ex.Message);
     }
 }
