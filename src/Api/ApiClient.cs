@@ -37,7 +37,7 @@ public sealed class ApiClient(string socketPath, TimeSpan? timeout = null) : IDi
         string message;
         try { message = JsonSerializer.Deserialize(answer.Body, ApiJsonContext.Default.ErrorView)?.Error ?? text; }
         catch (JsonException) { message = $"{answer.Status} {answer.Reason}: {text}"; }
-        throw new ApiException(message);
+        throw new ApiException(message, answer.Status);
     }
 
     private HttpAnswer Exchange(string method, string path, byte[]? body)
@@ -73,7 +73,7 @@ public sealed class ApiClient(string socketPath, TimeSpan? timeout = null) : IDi
         catch (IOException ex) when (ex.InnerException is SocketException { SocketErrorCode: SocketError.TimedOut or SocketError.WouldBlock })
         {
             Close();
-            throw new ApiException($"the agent at {socketPath} did not answer within {_timeout.TotalSeconds:0} s");
+            throw new AgentUnreachableException($"the agent at {socketPath} did not answer within {_timeout.TotalSeconds:0} s");
         }
         catch (IOException) { Close(); throw; }
     }
@@ -96,7 +96,7 @@ public sealed class ApiClient(string socketPath, TimeSpan? timeout = null) : IDi
                 : ex.SocketErrorCode == SocketError.ConnectionRefused ? "connection refused"
                 : ex.SocketErrorCode == SocketError.AccessDenied ? "permission denied"
                 : ex.Message;
-            throw new ApiException($"cannot reach the agent at {socketPath} ({why}); is `discovery agent` running?");
+            throw new AgentUnreachableException($"cannot reach the agent at {socketPath} ({why}); is `discovery agent` running?");
         }
         return new HttpConnection(new NetworkStream(socket, ownsSocket: true));
     }

@@ -27,6 +27,7 @@ public static class CommandTree
         root.Add(MembersCommand.Build());
         root.Add(KeysCommand.Build());
         root.Add(LeaveCommand.Build());
+        root.Add(CniCommand.Build());
         return root;
     }
 

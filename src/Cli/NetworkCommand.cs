@@ -26,13 +26,19 @@ public static class NetworkCommand
         var vni = new Option<int?>("--vni") { Description = "VXLAN network identifier (default: the lowest free from 4097)." };
         var blockSize = new Option<long?>("--block-size") { Description = "Addresses per IPAM block, a power of two (default 64, or the whole subnet if smaller)." };
         var blockPrefix = new Option<string?>("--block-prefix") { Description = "IPAM block size as a prefix length, e.g. /26 (alternative to --block-size)." };
+        var cni = new Option<bool>("--cni") { Description = "Also install the network's podman conflist (as `discovery cni install NAME`; takes --publish-mode, --dir, --bin-dir)." };
         create.Add(name); create.Add(subnet); create.Add(gateway); create.Add(vni); create.Add(blockSize); create.Add(blockPrefix);
-        create.SetAction(pr => CommandTree.Call(pr, c =>
+        create.Add(cni); create.Add(CniCommand.PublishMode); create.Add(CniCommand.ConfDir); create.Add(CniCommand.BinDir);
+        create.SetAction(pr =>
         {
-            var block = BlockSizeArguments.PrefixLength(pr.GetValue(blockSize), pr.GetValue(blockPrefix));
-            var request = new CreateNetworkRequest(pr.GetValue(name)!, pr.GetValue(subnet), pr.GetValue(gateway), pr.GetValue(vni), block);
-            Output.Json(c.Post<NetworkView>("/v1/networks", request), ApiJsonContext.Default.NetworkView);
-        }));
+            var created = CommandTree.Call(pr, c =>
+            {
+                var block = BlockSizeArguments.PrefixLength(pr.GetValue(blockSize), pr.GetValue(blockPrefix));
+                var request = new CreateNetworkRequest(pr.GetValue(name)!, pr.GetValue(subnet), pr.GetValue(gateway), pr.GetValue(vni), block);
+                Output.Json(c.Post<NetworkView>("/v1/networks", request), ApiJsonContext.Default.NetworkView);
+            });
+            return created == 0 && pr.GetValue(cni) ? CniCommand.Install(pr, pr.GetValue(name)!) : created;
+        });
         return create;
     }
 
