@@ -29,6 +29,13 @@ public class CniPluginTests
         Assert.Contains("1.0.0", o.GetProperty("supportedVersions").EnumerateArray().Select(v => v.GetString()));
     }
 
+    [Fact]
+    public void Version_answer_constant_is_the_serialized_version_result()
+    {
+        var json = JsonSerializer.Serialize(new CniVersionResult(CniPlugin.Version, NetworkConfig.SupportedVersions), CniJsonContext.Default.CniVersionResult) + "\n";
+        Assert.Equal(json, Encoding.UTF8.GetString(CniPlugin.VersionAnswer));
+    }
+
     [Theory]
     [InlineData("ADD")]
     [InlineData("DEL")]
