@@ -44,7 +44,8 @@ quiet() { local h=$1; shift; "$DISCOVERY_BIN" --api-socket "$D/h$h/agent.sock" "
 show() { local h=$1; shift; printf '$ [h%s] podman %s\n' "$h" "$*"; pod "$h" "$@"; }
 # A busybox httpd container whose page says its name.
 web() { local h=$1 name=$2; shift 2
-  show "$h" run -d --name "$name" --label "$LABEL" --network "$NET" "$@" "$IMAGE" \
+  printf '$ [h%s] podman run -d --name %s --network %s %s %s httpd …\n' "$h" "$name" "$NET" "$*" "$IMAGE"
+  pod "$h" run -d --name "$name" --label "$LABEL" --network "$NET" "$@" "$IMAGE" \
     sh -c "echo $name > /var/www/index.html && exec httpd -f -p 80 -h /var/www" | cut -c1-12; }
 
 step "three lab hosts, one agent each; h2 and h3 join h1 over gossip"
@@ -110,7 +111,8 @@ on 1 members
 step "podman rm -f c1 on h1: its name is gone on h3"
 show 1 rm -f -t 0 c1 >/dev/null
 for _ in $(seq 1 50); do quiet 3 endpoints --json | grep -q '"c1"' || break; sleep 0.1; done
-printf '  c3: nslookup c1 -> %s\n' "$(pod 3 exec c3 nslookup c1 2>&1 | grep -E "can't find|NXDOMAIN|Address" | tail -1)"
+# The full name: a short name that is not local is forwarded upstream (nowhere, in this lab) and fails as SERVFAIL.
+printf '  c3: nslookup c1.%s.discovery.internal -> %s\n' "$NET" "$(pod 3 exec c3 nslookup "c1.$NET.discovery.internal" 2>&1 | grep -E "can't find|NXDOMAIN|Address" | tail -1)"
 
 step "Prometheus and Grafana"
 cat <<TXT
