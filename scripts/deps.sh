@@ -5,7 +5,8 @@ set -euo pipefail
 PKGS=(iproute2 nftables libnftables1 dnsutils serf busybox curl conntrack knot knot-dnsutils
       dnsperf unbound python3-msgpack tcpdump procps iputils-ping libc-bin strace prometheus
       clang zlib1g-dev    # Native AOT (the `discovery` CLI): clang links, zlib is a runtime dependency
-      apache2-utils iptables)   # bench/Lb: ab (connection rate), iptables-nft-restore (its reference); clang compiles its server
+      apache2-utils iptables   # bench/Lb: ab (connection rate), iptables-nft-restore (its reference); clang compiles its server
+      podman runc containernetworking-plugins)   # real containers (tests, bench/cni, demo): runc because crun fails here
 PKGS+=(systemd libcap2-bin python3)   # ops tests: systemd-analyze verify, capsh, the notify-socket listener
 missing=()
 for p in "${PKGS[@]}"; do
@@ -20,6 +21,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   # here for promtool, which checks the /metrics text).
   for s in unbound knot prometheus; do systemctl disable --now "$s" >/dev/null 2>&1 || true; done
 fi
+"$(dirname "$0")/podman-setup.sh"
 if ! command -v dotnet >/dev/null 2>&1; then
   echo "deps: the .NET 10 SDK is required (dotnet not on PATH). Install it from https://dot.net and retry." >&2
   exit 1

@@ -1,0 +1,117 @@
+// bench/cni: what a container start costs with the discovery CNI plugin under real podman, against anchors measured
+// in the same run on the same lab host:
+//   1. `podman run --rm … true`, 20 runs each (interleaved), with our plugin, with Debian's bridge+portmap conflist and
+//      with --network none: median and p99, and each network's overhead over none;
+//   2. the exec time of CNI VERSION (podman calls it ~4 times per `podman run`, for every conflist): our plugin vs
+//      Debian's Go bridge plugin.
+// Targets (issue 9): our overhead over none ≤ bridge's overhead over none; our VERSION median ≤ 5 ms.
+// Everything carries the run's prefix ("cb" + 5 characters) and is removed at the end, also on failure or Ctrl-C.
+// Every loop is bounded in count and by a deadline.
+// Run as root, after scripts/deps.sh and scripts/build.sh:  dotnet run -c Release --project bench/Cni -- [--runs 20]
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Discovery.Bench.Cni;
+
+var runs = 20;
+for (var i = 0; i < args.Length; i++)
+{
+    if (args[i] == "--runs" && i + 1 < args.Length && int.TryParse(args[++i], out var n) && n is > 0 and <= 200) runs = n;
+    else { Console.Error.WriteLine("usage: bench/Cni [--runs N (1-200, default 20)]"); return 2; }
+}
+if (Environment.UserName != "root") { Console.Error.WriteLine("bench/cni: run as root (it creates network namespaces)"); return 2; }
+var root = FindRoot();
+var binary = Environment.GetEnvironmentVariable("DISCOVERY_BIN") is { Length: > 0 } b ? b : Path.Combine(root, ".out", "bin", "discovery");
+string[] needed = ["/usr/bin/podman", "/usr/sbin/runc", "/usr/lib/cni/bridge", BenchLab.RootfsTar, binary];
+if (needed.FirstOrDefault(p => !File.Exists(p)) is { } missing)
+{
+    Console.Error.WriteLine($"bench/cni: {missing} is missing: run scripts/deps.sh and scripts/build.sh");
+    return 2;
+}
+
+var deadline = Stopwatch.StartNew();
+var budget = TimeSpan.FromMinutes(20);
+using var lab = new BenchLab(root, binary);
+using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; lab.Dispose(); Environment.Exit(130); });
+Console.WriteLine($"bench/cni: run {lab.Prefix}, {Environment.ProcessorCount} CPUs, load {File.ReadAllText("/proc/loadavg").Trim()}");
+Console.WriteLine($"  {Exec.Must(TimeSpan.FromSeconds(30), null, null, "podman", "--version").Trim()}, runc {Exec.Must(TimeSpan.FromSeconds(30), null, null, "runc", "--version").Split('\n')[0].Split(' ')[^1]}");
+var verdicts = new List<(string Target, bool Pass, string Detail)>();
+try
+{
+    lab.Up();
+    var plugin = "/opt/cni/bin/discovery";
+    Console.WriteLine($"  networks: ours {lab.Ours} (discovery, 198.19.90.0/24, {plugin} -> {Path.GetFullPath(new FileInfo(plugin).LinkTarget ?? plugin, "/opt/cni/bin")}), " +
+                      $"bridge {lab.Bridge} (bridge+portmap, 198.18.81.0/24), none");
+
+    // 1. podman run --rm … true. One warm-up each (image layers, plugin pages), then interleaved rounds so load
+    // changes on the shared machine hit every network alike.
+    Console.WriteLine();
+    Console.WriteLine($"1. podman run --rm --network NET {lab.Image} true, {runs} runs each, interleaved (nsenter --net=/run/netns/{lab.HostNs})");
+    string[] nets = [lab.Ours, lab.Bridge, "none"];
+    foreach (var net in nets) lab.RunTrue(net);
+    var samples = nets.ToDictionary(n => n, _ => new List<double>());
+    for (var r = 0; r < runs && deadline.Elapsed < budget; r++)
+        for (var k = 0; k < nets.Length; k++)
+        {
+            var net = nets[(r + k) % nets.Length];
+            samples[net].Add(lab.RunTrue(net).TotalMilliseconds);
+        }
+    var ours = Stats.Of(samples[lab.Ours]);
+    var bridge = Stats.Of(samples[lab.Bridge]);
+    var none = Stats.Of(samples["none"]);
+    Console.WriteLine($"   ours   {ours}");
+    Console.WriteLine($"   bridge {bridge}");
+    Console.WriteLine($"   none   {none}");
+    double oursOver = ours.Median - none.Median, bridgeOver = bridge.Median - none.Median;
+    Console.WriteLine($"   overhead over none (median): ours {oursOver:F1} ms, bridge+portmap {bridgeOver:F1} ms, ratio ours/bridge {(bridgeOver > 0 ? (oursOver / bridgeOver).ToString("F2") : "n/a")}");
+    verdicts.Add(("ours' overhead over none ≤ bridge+portmap's (median)", oursOver <= bridgeOver, $"{oursOver:F1} ms vs {bridgeOver:F1} ms"));
+
+    // 2. VERSION exec time: fork, exec, answer, exit, as libcni does it. Timed by bash around each exec
+    // ($EPOCHREALTIME), because a .NET Process.Start adds tens of milliseconds of its own on a loaded machine.
+    Console.WriteLine();
+    const int versionRuns = 50;
+    Console.WriteLine($"2. CNI VERSION exec time, {versionRuns} runs each, interleaved (CNI_COMMAND=VERSION, stdin {{\"cniVersion\":\"1.0.0\"}}, timed by bash's $EPOCHREALTIME around each exec)");
+    // /bin/true is the machine's floor: what any fork+exec+wait costs here, whatever the program does.
+    string[] plugins = [plugin, "/usr/lib/cni/bridge", "/bin/true"];
+    var stdinFile = Path.Combine(lab.Dir, "version.json");
+    File.WriteAllText(stdinFile, "{\"cniVersion\":\"1.0.0\"}");
+    var script = $$"""
+        export CNI_COMMAND=VERSION CNI_CONTAINERID= CNI_NETNS=dummy CNI_IFNAME=dummy CNI_PATH=/opt/cni/bin
+        for p in {{string.Join(' ', plugins[..2])}}; do "$p" < {{stdinFile}} | grep -q supportedVersions || { echo "VERSION failed: $p" >&2; exit 1; }; done
+        for i in $(seq 1 {{versionRuns}}); do
+          for p in {{string.Join(' ', plugins)}}; do s=$EPOCHREALTIME; "$p" < {{stdinFile}} > /dev/null; e=$EPOCHREALTIME; echo "$p $s $e"; done
+        done
+        """;
+    var timed = Exec.Run(TimeSpan.FromMinutes(5), null, null, "bash", ["-c", script]);
+    if (timed.Exit != 0) throw new InvalidOperationException($"VERSION timing failed: {timed.Err.Trim()}");
+    var versions = plugins.ToDictionary(p => p, _ => new List<double>());
+    foreach (var line in timed.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+    {
+        var f = line.Split(' ');
+        versions[f[0]].Add((double.Parse(f[2], System.Globalization.CultureInfo.InvariantCulture) - double.Parse(f[1], System.Globalization.CultureInfo.InvariantCulture)) * 1000);
+    }
+    var oursVersion = Stats.Of(versions[plugin]);
+    var bridgeVersion = Stats.Of(versions["/usr/lib/cni/bridge"]);
+    Console.WriteLine($"   ours   {oursVersion}");
+    Console.WriteLine($"   bridge {bridgeVersion}");
+    var floor = Stats.Of(versions["/bin/true"]);
+    Console.WriteLine($"   /bin/true {floor}   (exec floor of this machine)");
+    Console.WriteLine($"   ratio ours/bridge (median) {oursVersion.Median / bridgeVersion.Median:F2}; above the exec floor: ours {oursVersion.Median - floor.Median:F2} ms, bridge {bridgeVersion.Median - floor.Median:F2} ms");
+    verdicts.Add(("our VERSION median ≤ 5 ms", oursVersion.Median <= 5, $"{oursVersion.Median:F2} ms (bridge {bridgeVersion.Median:F2} ms, /bin/true {floor.Median:F2} ms)"));
+}
+catch (Exception e) when (e is InvalidOperationException or TimeoutException or IOException)
+{
+    Console.Error.WriteLine($"bench/cni: {e.Message}");
+    verdicts.Add(("bench completed", false, e.Message.Split('\n')[0]));
+}
+
+Console.WriteLine();
+Console.WriteLine($"summary (load {File.ReadAllText("/proc/loadavg").Trim()}, {deadline.Elapsed.TotalSeconds:F0} s):");
+foreach (var (target, pass, detail) in verdicts) Console.WriteLine($"  {(pass ? "PASS" : "FAIL")}  {target}: {detail}");
+return verdicts.All(v => v.Pass) ? 0 : 1;
+
+static string FindRoot()
+{
+    for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+        if (File.Exists(Path.Combine(d.FullName, "Discovery.sln"))) return d.FullName;
+    throw new DirectoryNotFoundException("Discovery.sln not found above the bench directory");
+}
