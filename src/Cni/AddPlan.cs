@@ -33,13 +33,29 @@ public sealed record AddPlan(AttachRequest Attach, ServiceRequest? Service)
         // Without K8S_POD_NAME (another runtime) the short id names the container.
         var name = env.Args.PodName ?? env.ShortId;
         var aliases = config.Aliases.Where(a => a != name).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+        if (config.Service is { } task)
+        {
+            if (config.PortMappings.Count > 0) throw PortsOnServiceConflist(config, task);
+            return new AddPlan(new AttachRequest(env.Netns, config.Network, name, aliases, task, ip, env.Ifname), null);
+        }
         ServiceRequest? service = null;
         if (config.PortMappings.Count > 0)
         {
             var ports = config.PortMappings.Select(m => new ServicePortRequest(null, m.Protocol, m.ContainerPort, m.HostPort, m.HostIp)).ToList();
-            service = new ServiceRequest(ServiceName(env), [config.Name], "dnsrr", ports, config.PublishMode);
+            service = new ServiceRequest(ServiceName(env), [config.Network], "dnsrr", ports, config.PublishMode);
         }
-        var attach = new AttachRequest(env.Netns, config.Name, name, aliases, service?.Name, ip, env.Ifname);
+        var attach = new AttachRequest(env.Netns, config.Network, name, aliases, service?.Name, ip, env.Ifname);
         return new AddPlan(attach, service);
+    }
+
+    // The container's own ctr- service would make the endpoint a task of two services. podman passes -p to every
+    // network of a container, so a container on a service conflist takes no -p at all.
+    private static CniException PortsOnServiceConflist(NetworkConfig config, string service)
+    {
+        var m = config.PortMappings[0];
+        var example = $"{m.HostPort}:{m.ContainerPort}" + (m.Protocol == "udp" ? "/udp" : "");
+        return new CniException(CniCode.InvalidNetworkConfig,
+            $"port mappings (-p) are refused on {config.Name}: its containers are tasks of service {service}, which publishes their ports; "
+            + $"publish on the service instead: discovery service create {service} --network {config.Network} --publish {example} (or service update {service} --publish ...)");
     }
 }

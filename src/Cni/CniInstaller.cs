@@ -8,10 +8,12 @@ public static class CniInstaller
 
     /// <summary>Writes NET.conflist atomically (podman reloads the directory on change and must never read half a
     /// file) and links <paramref name="binary"/> as the plugin "discovery" in <paramref name="binDir"/>. Returns the
-    /// conflist's path.</summary>
-    public static string Install(string network, string publishMode, string? agentSocket, string confDir, string binDir, string binary)
+    /// conflist's path. <paramref name="joins"/> (the discovery network, default <paramref name="network"/>) and <paramref name="service"/> make a service conflist (see
+    /// <see cref="Conflist.Render"/>).</summary>
+    public static string Install(string network, string publishMode, string? agentSocket, string confDir, string binDir, string binary,
+        string? joins = null, string? service = null)
     {
-        var text = Conflist.Render(network, publishMode, agentSocket);
+        var text = Conflist.Render(network, publishMode, agentSocket, joins, service);
         Directory.CreateDirectory(confDir);
         var path = Path.Combine(confDir, network + ".conflist");
         var temp = Path.Combine(confDir, $".{network}.conflist.{Environment.ProcessId}.tmp");

@@ -69,11 +69,11 @@ public static class CniPlugin
             {
                 // The runtime calls DEL after a failed ADD, but a container left attached without its ports is worse
                 // than none: undo the attach now (if that fails too, DEL still cleans up).
-                Ignore404(() => agent.Post<EndpointView>("/v1/detach", new DetachRequest(call.Netns, config.Name)));
+                Ignore404(() => agent.Post<EndpointView>("/v1/detach", new DetachRequest(call.Netns, config.Network)));
                 throw;
             }
         }
-        var network = agent.Get<NetworkView>("/v1/networks/" + config.Name);
+        var network = agent.Get<NetworkView>("/v1/networks/" + config.Network);
         return CniResultBuilder.Build(config.CniVersion, call.Netns, endpoint, network);
     }
 
@@ -103,10 +103,11 @@ public static class CniPlugin
     /// <summary>DEL: idempotent. What is already gone (container, namespace, network, service) is success.</summary>
     private static void Del(ApiClient agent, CniEnvironment call, NetworkConfig config)
     {
-        Unpublish(agent, AddPlan.ServiceName(call), config.Name);
+        // A service conflist's containers have no service of their own (ADD refuses -p there); the named service stays.
+        if (config.Service is null) Unpublish(agent, AddPlan.ServiceName(call), config.Network);
         var netns = call.Netns.Length > 0 ? call.Netns : config.PrevSandbox ?? FindSandbox(agent, call, config);
         if (netns is null) return;
-        Ignore404(() => agent.Post<EndpointView>("/v1/detach", new DetachRequest(netns, config.Name)));
+        Ignore404(() => agent.Post<EndpointView>("/v1/detach", new DetachRequest(netns, config.Network)));
     }
 
     // Without CNI_NETNS or a prevResult: this host's endpoint on the network that carries the container's name and
@@ -114,22 +115,25 @@ public static class CniPlugin
     private static string? FindSandbox(ApiClient agent, CniEnvironment call, NetworkConfig config)
     {
         List<EndpointView>? endpoints = null;
-        Ignore404(() => endpoints = agent.Get<List<EndpointView>>("/v1/endpoints?network=" + config.Name));
+        Ignore404(() => endpoints = agent.Get<List<EndpointView>>("/v1/endpoints?network=" + config.Network));
         var name = call.Args.PodName ?? call.ShortId;
         return endpoints?.FirstOrDefault(e => e.Netns.Length > 0 && e.Name == name
             && (e.Aliases.Contains(call.ShortId) || name == call.ShortId))?.Netns;
     }
 
-    /// <summary>CHECK: the container's endpoint exists on the network with the interface and address of prevResult.</summary>
+    /// <summary>CHECK: the container's endpoint exists on the network with the interface and address of prevResult
+    /// (and, on a service conflist, as a task of the service).</summary>
     private static void Check(ApiClient agent, CniEnvironment call, NetworkConfig config)
     {
-        var endpoints = agent.Get<List<EndpointView>>("/v1/endpoints?network=" + config.Name);
+        var endpoints = agent.Get<List<EndpointView>>("/v1/endpoints?network=" + config.Network);
         var ep = endpoints.FirstOrDefault(e => e.Netns == call.Netns)
-            ?? throw new CniException(CniCode.EndpointMismatch, $"{call.Netns} is not attached to network {config.Name}");
+            ?? throw new CniException(CniCode.EndpointMismatch, $"{call.Netns} is not attached to network {config.Network}");
         if (ep.Ifname != call.Ifname)
-            throw new CniException(CniCode.EndpointMismatch, $"{call.Netns} is attached to {config.Name} as {ep.Ifname}, not {call.Ifname}");
+            throw new CniException(CniCode.EndpointMismatch, $"{call.Netns} is attached to {config.Network} as {ep.Ifname}, not {call.Ifname}");
+        if (config.Service is { } service && ep.Service != service)
+            throw new CniException(CniCode.EndpointMismatch, $"{call.Netns} on {config.Network} is {(ep.Service is null ? "no task of a service" : "a task of service " + ep.Service)}, not of {service}");
         if (config.PrevAddress is { } prev && prev.Split('/')[0] != ep.Ip)
-            throw new CniException(CniCode.EndpointMismatch, $"{call.Netns} has address {ep.Ip} on {config.Name}, the previous result says {Text.Printable(prev)}");
+            throw new CniException(CniCode.EndpointMismatch, $"{call.Netns} has address {ep.Ip} on {config.Network}, the previous result says {Text.Printable(prev)}");
     }
 
     /// <summary>STATUS (CNI 1.1): ready when the agent answers.</summary>

@@ -11,12 +11,21 @@ public static class Conflist
 {
     public const string PluginType = "discovery";
 
+    /// <param name="network">The conflist's name (podman's --network), and the discovery network unless
+    /// <paramref name="target"/> names another.</param>
     /// <param name="agentSocket">Written as the plugin's "agentSocket" when not the agent's default.</param>
-    public static string Render(string network, string publishMode, string? agentSocket)
+    /// <param name="target">The discovery network the containers join ("network"); null: <paramref name="network"/>.</param>
+    /// <param name="service">A service conflist: its containers are tasks of this service ("service"); the service
+    /// publishes ports, so there is no publishMode.</param>
+    public static string Render(string network, string publishMode, string? agentSocket, string? target = null, string? service = null)
     {
         CheckNetwork(network);
+        if (target is not null) CheckName("network", target);
+        if (service is not null) CheckName("service", service);
         if (publishMode is not (NetworkConfig.HostMode or NetworkConfig.IngressMode))
             throw new ArgumentException($"publish mode '{Text.Printable(publishMode)}' must be host or ingress");
+        if (service is not null && publishMode != NetworkConfig.HostMode)
+            throw new ArgumentException($"a publish mode does not apply to a service conflist: service {service} publishes its ports (discovery service create|update {service} --publish-mode ...)");
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
         {
@@ -26,8 +35,11 @@ public static class Conflist
             w.WriteStartArray("plugins");
             w.WriteStartObject();
             w.WriteString("type", PluginType);
-            w.WriteString("publishMode", publishMode);
+            if (target is not null) w.WriteString("network", target);
+            if (service is not null) w.WriteString("service", service);
+            else w.WriteString("publishMode", publishMode);
             if (agentSocket is not null) w.WriteString("agentSocket", agentSocket);
+            // portMappings also on a service conflist: the plugin must see -p to refuse it (undeclared, libcni drops it silently).
             w.WriteStartObject("capabilities");
             w.WriteBoolean("aliases", true);
             w.WriteBoolean("portMappings", true);
@@ -41,11 +53,13 @@ public static class Conflist
     }
 
     /// <summary>The discovery network name rule (a DNS label); it also keeps the file name inside the directory.</summary>
-    public static void CheckNetwork(string network)
+    public static void CheckNetwork(string network) => CheckName("network", network);
+
+    /// <summary>Network and service names share the rule (DNS labels: NAME and tasks.NAME resolve).</summary>
+    public static void CheckName(string what, string name)
     {
-        if (network.Length is 0 or > 63 || network[0] == '-' || network[^1] == '-'
-            || !network.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-'))
-            throw new ArgumentException($"network name '{Text.Printable(network)}' must be 1-63 lower-case letters, digits and '-'");
+        if (!NetworkConfig.IsLabel(name))
+            throw new ArgumentException($"{what} name '{Text.Printable(name)}' must be 1-63 lower-case letters, digits and '-'");
     }
 
     /// <summary>True if <paramref name="json"/> is a conflist whose plugins include a discovery one (uninstall

@@ -14,17 +14,21 @@ public sealed record PortMapping(int HostPort, int ContainerPort, string Protoco
 /// configuration); a cniVersion this plugin does not speak is code 1. Unknown keys are allowed (the spec lets a
 /// conflist carry any plugin keys; podman adds some).
 /// </summary>
-/// <param name="Name">The network's name: the agent's network of that name.</param>
+/// <param name="Name">The conflist's name: what podman calls the network (runtimeConfig.aliases is keyed by it).</param>
 /// <param name="AgentSocket">Plugin option "agentSocket": the agent's API socket (default: the agent's default).</param>
 /// <param name="PublishMode">Plugin option "publishMode": host (default) or ingress, for the container's port mappings.</param>
 /// <param name="Aliases">runtimeConfig.aliases[Name]: the --network-alias values and podman's short id.</param>
 /// <param name="Ips">runtimeConfig.ips (podman sends it for two or more --ip), without prefix lengths.</param>
 /// <param name="PrevSandbox">prevResult's sandbox path of the first sandbox interface (DEL's hint when CNI_NETNS is empty).</param>
 /// <param name="PrevAddress">prevResult's first address as "IP/PREFIX" (CHECK compares it).</param>
+/// <param name="Network">Plugin option "network": the discovery network the containers join (default: <paramref name="Name"/>).
+/// A service conflist names a network other than itself, so several conflists can lead to one network.</param>
+/// <param name="Service">Plugin option "service": every container of this conflist is a task of that service (null: none;
+/// the container's -p ports then make a service of its own).</param>
 public sealed record NetworkConfig(
     string CniVersion, string Name, string? AgentSocket, string PublishMode,
     IReadOnlyList<string> Aliases, IReadOnlyList<PortMapping> PortMappings, IReadOnlyList<string> Ips,
-    string? PrevSandbox, string? PrevAddress)
+    string? PrevSandbox, string? PrevAddress, string Network, string? Service = null)
 {
     /// <summary>The CNI versions whose result format this plugin writes (1.1 changed none of ADD's result).</summary>
     public static readonly string[] SupportedVersions = ["1.0.0", "1.1.0"];
@@ -67,8 +71,14 @@ public sealed record NetworkConfig(
         if (!SupportedVersions.Contains(version))
             throw new CniException(CniCode.IncompatibleVersion, $"cniVersion '{Text.Printable(version)}' is not supported (supported: {string.Join(", ", SupportedVersions)})");
         var name = String(root, "name") ?? throw Invalid("name (the network) is missing");
-        if (name.Length is 0 or > 63 || !name.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-') || name[0] == '-' || name[^1] == '-')
+        if (!IsLabel(name))
             throw Invalid($"name '{Text.Printable(name)}' must be a discovery network name: 1-63 lower-case letters, digits and '-'");
+        var network = String(root, "network") ?? name;
+        if (!IsLabel(network))
+            throw Invalid($"network '{Text.Printable(network)}' must be a discovery network name: 1-63 lower-case letters, digits and '-'");
+        var service = String(root, "service");
+        if (service is not null && !IsLabel(service))
+            throw Invalid($"service '{Text.Printable(service)}' must be a discovery service name: 1-63 lower-case letters, digits and '-'");
         var socket = String(root, "agentSocket");
         if (socket is not null && (socket.Length is 0 or > MaxSocketPathChars || socket[0] != '/' || socket.Any(char.IsControl)))
             throw Invalid($"agentSocket '{Text.Printable(socket)}' must be an absolute path of at most {MaxSocketPathChars} characters");
@@ -96,7 +106,7 @@ public sealed record NetworkConfig(
             if (Member(prev, "ips", JsonValueKind.Array) is { } pips && pips.GetArrayLength() > 0 && pips[0].ValueKind == JsonValueKind.Object)
                 prevAddress = String(pips[0], "address");
         }
-        return new NetworkConfig(version, name, socket, mode, aliases, ports, ips, prevSandbox, prevAddress);
+        return new NetworkConfig(version, name, socket, mode, aliases, ports, ips, prevSandbox, prevAddress, network, service);
     }
 
     private static IReadOnlyList<PortMapping> ReadPortMappings(JsonElement maps)
@@ -164,6 +174,11 @@ public sealed record NetworkConfig(
     }
 
     private static string? String(JsonElement obj, string name) => Member(obj, name, JsonValueKind.String)?.GetString();
+
+    /// <summary>The discovery name rule for networks and services: a DNS label in lower case.</summary>
+    public static bool IsLabel(string name) =>
+        name.Length is > 0 and <= 63 && name[0] != '-' && name[^1] != '-'
+        && name.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-');
 
     private static bool TrailingWhitespace(ReadOnlySpan<byte> rest)
     {

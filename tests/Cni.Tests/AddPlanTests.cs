@@ -79,4 +79,36 @@ public class AddPlanTests
         env["CNI_CONTAINERID"] = "My_Container.1";
         Assert.Equal("ctr-my-container", AddPlan.ServiceName(CniEnvironment.Parse(Lookup(env))));
     }
+
+    private const string ServiceConflist = """{"cniVersion":"1.0.0","name":"web-svc","type":"discovery","network":"demo","service":"web","runtimeConfig":{"aliases":{"web-svc":["api","249fe6172947"]}}}""";
+
+    [Fact]
+    public void Service_conflist_attaches_to_its_network_as_a_task_of_its_service_with_the_aliases_of_the_conflist()
+    {
+        var p = Plan(Env(), ServiceConflist);
+        Assert.Equal("demo", p.Attach.Network);
+        Assert.Equal("web", p.Attach.Service);
+        Assert.Equal("c1", p.Attach.Name);
+        Assert.Equal(["api", "249fe6172947"], p.Attach.Aliases);
+        Assert.Null(p.Service); // the named service is the user's: ADD neither creates nor changes it
+    }
+
+    [Fact]
+    public void Network_option_without_service_attaches_there_and_the_containers_own_service_is_on_that_network()
+    {
+        var p = Plan(Env(), """{"cniVersion":"1.0.0","name":"web-alt","network":"demo","runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80}]}}""");
+        Assert.Equal("demo", p.Attach.Network);
+        Assert.Equal(["demo"], p.Service!.Networks);
+        Assert.Equal(p.Service.Name, p.Attach.Service);
+    }
+
+    [Fact]
+    public void Port_mappings_on_a_service_conflist_are_refused_with_code_7_pointing_at_the_service()
+    {
+        var stdin = ServiceConflist.Replace("\"runtimeConfig\":{", "\"runtimeConfig\":{\"portMappings\":[{\"hostPort\":8081,\"containerPort\":80,\"protocol\":\"tcp\"}],");
+        var ex = Assert.Throws<CniException>(() => Plan(Env(), stdin));
+        Assert.Equal(CniCode.InvalidNetworkConfig, ex.Code);
+        Assert.Contains("discovery service create web --network demo --publish 8081:80", ex.Message);
+        Assert.DoesNotContain('\n', ex.Message);
+    }
 }

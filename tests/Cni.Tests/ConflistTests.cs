@@ -31,6 +31,48 @@ public class ConflistTests
         Assert.Equal("/tmp/a.sock", c.AgentSocket);
     }
 
+    [Fact]
+    public void Service_conflist_carries_network_and_service_and_no_publish_mode_and_parses_as_the_plugin_reads_it()
+    {
+        var text = Conflist.Render("web-svc", "host", null, "demo", "web");
+        using var doc = JsonDocument.Parse(text);
+        Assert.Equal("web-svc", doc.RootElement.GetProperty("name").GetString());
+        var plugin = doc.RootElement.GetProperty("plugins")[0];
+        Assert.Equal("demo", plugin.GetProperty("network").GetString());
+        Assert.Equal("web", plugin.GetProperty("service").GetString());
+        Assert.False(plugin.TryGetProperty("publishMode", out _));
+        // -p must reach the plugin to be refused there, not be dropped silently by libcni.
+        Assert.True(plugin.GetProperty("capabilities").GetProperty("portMappings").GetBoolean());
+        var entry = plugin.GetRawText().TrimEnd('}').TrimEnd() + ",\"cniVersion\":\"1.0.0\",\"name\":\"web-svc\"}";
+        var c = NetworkConfig.Parse(System.Text.Encoding.UTF8.GetBytes(entry));
+        Assert.Equal(("web-svc", "demo", "web"), (c.Name, c.Network, c.Service));
+    }
+
+    [Fact]
+    public void Plain_conflist_has_no_network_or_service_keys()
+    {
+        using var doc = JsonDocument.Parse(Conflist.Render("web", "host", null));
+        var plugin = doc.RootElement.GetProperty("plugins")[0];
+        Assert.False(plugin.TryGetProperty("network", out _));
+        Assert.False(plugin.TryGetProperty("service", out _));
+    }
+
+    [Theory]
+    [InlineData("Demo", "web")]
+    [InlineData("demo", "web_1")]
+    [InlineData("demo", "")]
+    [InlineData("", "web")]
+    public void Bad_service_or_network_names_of_a_service_conflist_are_refused_in_one_line(string network, string service)
+    {
+        var ex = Assert.Throws<ArgumentException>(() => Conflist.Render("web-svc", "host", null, network, service));
+        Assert.DoesNotContain('\n', ex.Message);
+        Assert.Contains("must be 1-63 lower-case letters", ex.Message);
+    }
+
+    [Fact]
+    public void Publish_mode_on_a_service_conflist_is_refused_the_service_publishes() =>
+        Assert.Contains("service web publishes", Assert.Throws<ArgumentException>(() => Conflist.Render("web-svc", "ingress", null, "demo", "web")).Message);
+
     [Theory]
     [InlineData("../x")]
     [InlineData("Web")]

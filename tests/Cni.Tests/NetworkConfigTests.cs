@@ -39,6 +39,24 @@ public class NetworkConfigTests
     }
 
     [Fact]
+    public void Without_network_or_service_options_the_conflist_name_is_the_network_and_there_is_no_service()
+    {
+        var c = Parse(AddStdin);
+        Assert.Equal("web", c.Network);
+        Assert.Null(c.Service);
+    }
+
+    [Fact]
+    public void Service_conflist_names_its_network_and_service_and_aliases_are_keyed_by_the_conflist_name()
+    {
+        var c = Parse("""{"cniVersion":"1.0.0","name":"web-svc","type":"discovery","network":"demo","service":"web","runtimeConfig":{"aliases":{"web-svc":["a","249fe6172947"],"demo":["wrong"]}}}""");
+        Assert.Equal("web-svc", c.Name);
+        Assert.Equal("demo", c.Network);
+        Assert.Equal("web", c.Service);
+        Assert.Equal(["a", "249fe6172947"], c.Aliases);
+    }
+
+    [Fact]
     public void Ips_drop_their_prefix_length_and_aliases_of_other_networks_are_ignored()
     {
         var c = Parse("""{"cniVersion":"1.0.0","name":"web","runtimeConfig":{"ips":["198.19.0.20/24","198.19.0.21"],"aliases":{"other":["x"]}}}""");
@@ -92,6 +110,12 @@ public class NetworkConfigTests
     [InlineData("""{"cniVersion":"1.0.0","name":"web","runtimeConfig":{"portMappings":[7]}}""")]
     [InlineData("""{"cniVersion":"1.0.0","name":"web","runtimeConfig":{"ips":["2001:db8::1"]}}""")]
     [InlineData("""{"cniVersion":"1.0.0","name":"web","runtimeConfig":{"ips":["198.19.0.999"]}}""")]
+    [InlineData("""{"cniVersion":"1.0.0","name":"web","network":"Demo"}""")]
+    [InlineData("""{"cniVersion":"1.0.0","name":"web","network":""}""")]
+    [InlineData("""{"cniVersion":"1.0.0","name":"web","network":7}""")]
+    [InlineData("""{"cniVersion":"1.0.0","name":"web","service":"web.svc"}""")]
+    [InlineData("""{"cniVersion":"1.0.0","name":"web","service":"-web"}""")]
+    [InlineData("""{"cniVersion":"1.0.0","name":"web","service":["web"]}""")]
     public void Wrong_shape_or_value_is_code_7(string json) => Assert.Equal(CniCode.InvalidNetworkConfig, Code(json));
 
     [Theory]
