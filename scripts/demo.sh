@@ -4,7 +4,8 @@
 # (network namespaces on a 198.18.0.0/24 underlay) which find each other over gossip, creates the network demo-web and
 # installs it for podman (`discovery network create --cni`: the `discovery` binary is the CNI plugin). Then podman runs
 # a container on every host: they resolve each other by name and alias at 127.0.0.11 and talk across VXLAN; a
-# container's `-p 8080:80` is published on every host (ingress) and reached with curl; then `discovery members`, the
+# container's `-p 8080:80` is published on every host (ingress) and reached with curl; a service web gets three podman
+# tasks through a service conflist (demo-web-svc) and is reached by its VIP and on port 8081 of every host; then `discovery members`, the
 # metrics, and `podman rm -f` removing a name everywhere. Each lab host is one podman "host": podman runs under
 # `nsenter --net` into it. Everything is prefixed "demo-" and removed at the end (KEEP=1 leaves it running).
 set -euo pipefail
@@ -23,7 +24,8 @@ LABEL=io.discovery.demo=1
 # container that stops) with only conmon_env_vars, so each host gets a containers.conf carrying the socket too.
 pod() { local h=$1; shift; DISCOVERY_API_SOCKET="$D/h$h/agent.sock" CONTAINERS_CONF="$D/h$h/containers.conf" \
   nsenter --net="/run/netns/demo-h$h" podman "$@"; }
-host_of() { case $1 in c1) echo 1 ;; c2|hello) echo 2 ;; *) echo 3 ;; esac; }
+SVCNET=demo-web-svc  # the service conflist: its containers are tasks of the service web on $NET
+host_of() { case $1 in c1|web1) echo 1 ;; c2|hello|web2) echo 2 ;; *) echo 3 ;; esac; }
 cleanup() {
   [ "${KEEP:-0}" = 1 ] && return
   # Containers first, on their own hosts while the agents run, so the plugin's DEL reaches them.
@@ -32,7 +34,8 @@ cleanup() {
   done
   podman image rm -f "$IMAGE" >/dev/null 2>&1 || true
   "$DISCOVERY_BIN" cni uninstall "$NET" >/dev/null 2>&1 || true
-  rm -rf "/var/lib/cni/networks/$NET" /var/lib/cni/results/"$NET"-*
+  "$DISCOVERY_BIN" cni uninstall "$SVCNET" >/dev/null 2>&1 || true
+  rm -rf "/var/lib/cni/networks/$NET" /var/lib/cni/results/"$NET"-* "/var/lib/cni/networks/$SVCNET" /var/lib/cni/results/"$SVCNET"-*
   "$LAB" down
   ip netns del demo-out 2>/dev/null || true
 }
@@ -43,9 +46,10 @@ on() { local h=$1; shift; printf '$ [h%s] discovery %s\n' "$h" "$*"; "$DISCOVERY
 quiet() { local h=$1; shift; "$DISCOVERY_BIN" --api-socket "$D/h$h/agent.sock" "$@"; }
 show() { local h=$1; shift; printf '$ [h%s] podman %s\n' "$h" "$*"; pod "$h" "$@"; }
 # A busybox httpd container whose page says its name.
-web() { local h=$1 name=$2; shift 2
-  printf '$ [h%s] podman run -d --name %s --network %s %s %s httpd …\n' "$h" "$name" "$NET" "$*" "$IMAGE"
-  pod "$h" run -d --name "$name" --label "$LABEL" --network "$NET" "$@" "$IMAGE" \
+web() { local h=$1 name=$2; shift 2; webon "$NET" "$h" "$name" "$@"; }
+webon() { local net=$1 h=$2 name=$3; shift 3
+  printf '$ [h%s] podman run -d --name %s --network %s %s %s httpd …\n' "$h" "$name" "$net" "$*" "$IMAGE"
+  pod "$h" run -d --name "$name" --label "$LABEL" --network "$net" "$@" "$IMAGE" \
     sh -c "echo $name > /var/www/index.html && exec httpd -f -p 80 -h /var/www" | cut -c1-12; }
 
 step "three lab hosts, one agent each; h2 and h3 join h1 over gossip"
@@ -103,6 +107,33 @@ for n in 1 2 3; do
 done
 printf '  c3 $ wget http://hello/ -> %s\n' "$(pod 3 exec c3 timeout 3 wget -q -O - http://hello/)"
 
+step "a service with podman tasks: service web (VIP, published on 8081 through the ingress mesh), conflist $SVCNET"
+# The service publishes the port; its tasks are podman containers run on the service conflist (they take no -p).
+on 1 service create web --network "$NET" --publish 8081:80 >/dev/null
+printf '$ discovery cni install %s --network %s --service web\n' "$SVCNET" "$NET"
+"$DISCOVERY_BIN" cni install "$SVCNET" --network "$NET" --service web
+grep -E '"(name|network|service)"' "/etc/cni/net.d/$SVCNET.conflist"
+for h in 1 2 3; do webon "$SVCNET" "$h" "web$h"; done
+tasks() { quiet "$1" service inspect web | python3 -c "import json,sys; print(len(json.load(sys.stdin)['backends']))"; }
+for _ in $(seq 1 50); do [ "$(tasks 1)" = 3 ] && [ "$(tasks 2)" = 3 ] && [ "$(tasks 3)" = 3 ] && break; sleep 0.1; done
+on 1 service ls
+printf '  c3 $ nslookup web -> %s  (the VIP); tasks.web -> %s\n' \
+  "$(pod 3 exec c3 nslookup web 2>/dev/null | awk '/^Name:/{n=1} n&&/^Address/{print $NF; exit}')" \
+  "$(pod 3 exec c3 nslookup tasks.web 2>/dev/null | awk '/^Name:/{n=1} n&&/^Address/{print $NF}' | sort | tr '\n' ' ')"
+# Until each of the three tasks has answered (each request is a new connection, balanced at random), at most 60 tries.
+until_all() { local what=$1 seen="" out; shift
+  for _ in $(seq 1 60); do
+    out=$("$@" 2>/dev/null || true)
+    case "$out" in web[123]) case " $seen " in *" $out "*) ;; *) seen="$seen $out" ;; esac ;; esac
+    [ "$(echo $seen | wc -w)" = 3 ] && break
+  done
+  printf '  %s -> answered by:%s\n' "$what" "$(echo "$seen" | tr ' ' '\n' | sort | tr '\n' ' ')"
+  [ "$(echo $seen | wc -w)" = 3 ] || { echo "demo: $what did not reach all three tasks" >&2; exit 1; }; }
+until_all "c3 \$ wget http://web/ (the VIP, by name)" pod 3 exec c3 timeout 3 wget -q -O - http://web/
+for n in 1 2 3; do
+  until_all "outside client \$ curl http://198.18.0.$n:8081/" ip netns exec demo-out curl -s -m 2 "http://198.18.0.$n:8081/"
+done
+
 step "members and metrics of h1 (http://198.18.0.1:9653/metrics, a selection)"
 on 1 members
 "$LAB" exec 1 curl -s http://198.18.0.1:9653/metrics \
@@ -123,7 +154,7 @@ cat <<TXT
     LAB_PREFIX=demo- ops/lab/lab.sh exec 1 promtool query instant http://127.0.0.1:9090 'up{job="discovery"}'
   ops/prometheus/ also holds the alert rules (discovery-rules.yml). The Grafana dashboard is ops/grafana/discovery.json:
   import it in Grafana (Dashboards > Import) with that Prometheus as its data source.
-  Afterwards: podman rm -f \$(podman ps -aq --filter label=$LABEL); discovery cni uninstall $NET;
+  Afterwards: podman rm -f \$(podman ps -aq --filter label=$LABEL); discovery cni uninstall $NET; discovery cni uninstall $SVCNET;
   LAB_PREFIX=demo- ops/lab/lab.sh down
 TXT
 echo; echo "demo finished OK"
