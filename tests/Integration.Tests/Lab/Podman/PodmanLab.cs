@@ -24,6 +24,8 @@ public sealed class PodmanLab : IDisposable
     private readonly ConcurrentDictionary<string, int> _containers = new(); // name -> host it was created on
     private readonly ConcurrentBag<string> _networks = new();
     private bool _imported;
+    // `discovery cni install` links the plugin as /opt/cni/bin/discovery, machine-wide: Dispose puts back what was there.
+    private readonly (bool Existed, string? Target) _pluginBefore = PluginLink();
 
     public PodmanLab(int hosts, string extraAgentArgs = "")
     {
@@ -145,6 +147,26 @@ public sealed class PodmanLab : IDisposable
     private static string Must((int Exit, string Out, string Err) r, string what) =>
         r.Exit == 0 ? r.Out : throw new InvalidOperationException($"{what} failed ({r.Exit}): {r.Err.Trim()}");
 
+    private const string PluginPath = "/opt/cni/bin/discovery";
+
+    private static (bool Existed, string? Target) PluginLink()
+    {
+        var info = new FileInfo(PluginPath);
+        return info.Exists || info.LinkTarget is not null ? (true, info.LinkTarget) : (false, null);
+    }
+
+    private void RestorePluginLink()
+    {
+        var now = PluginLink();
+        if (now == _pluginBefore) return;
+        if (!_pluginBefore.Existed) File.Delete(PluginPath);
+        else if (_pluginBefore.Target is { } target && now.Target is not null)
+        {
+            File.Delete(PluginPath);
+            File.CreateSymbolicLink(PluginPath, target);
+        }
+    }
+
     public void Dispose()
     {
         var errors = new List<string>();
@@ -172,6 +194,7 @@ public sealed class PodmanLab : IDisposable
                 if (Directory.Exists($"/var/lib/cni/networks/{net}")) Directory.Delete($"/var/lib/cni/networks/{net}", recursive: true);
                 foreach (var f in Directory.Exists("/var/lib/cni/results") ? Directory.GetFiles("/var/lib/cni/results", net + "-*") : []) File.Delete(f);
             });
+        Try("plugin link", RestorePluginLink);
         Lab.Dispose();
         if (errors.Count > 0) Console.Error.WriteLine($"PodmanLab {Prefix} cleanup: {string.Join("; ", errors)}");
     }
