@@ -23,27 +23,13 @@ public sealed class LabDnsUpstream : IDisposable
     {
         _dir = Path.Combine(lab.Dir, $"knot-h{host}");
         Directory.CreateDirectory(_dir);
-        File.WriteAllLines(Path.Combine(_dir, "zone"),
+        var conf = Support.KnotConfig.Write(_dir, Zone, "127.0.0.1@9",
         [
             $"$ORIGIN {Zone}.", "$TTL 300",
             $"@ SOA ns.{Zone}. hostmaster.{Zone}. 1 3600 600 86400 60", $"@ NS ns.{Zone}.", $"ns A {Address}", $"www A {Address}",
         ]);
-        File.WriteAllText(Path.Combine(_dir, "knot.conf"), $"""
-            server:
-                rundir: "{_dir}"
-                listen: 127.0.0.1@9
-            log:
-              - target: stderr
-                any: warning
-            database:
-                storage: "{_dir}"
-            zone:
-              - domain: {Zone}
-                file: "{_dir}/zone"
-                storage: "{_dir}"
-            """);
         var ns = lab.HostNs(host);
-        _knot = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", ns, "knotd", "-c", Path.Combine(_dir, "knot.conf")])
+        _knot = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", ns, "knotd", "-c", conf])
         { RedirectStandardError = true, RedirectStandardOutput = true })!;
         var answers = Eventually.TrueBlocking(() =>
         {

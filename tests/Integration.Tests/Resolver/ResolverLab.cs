@@ -76,23 +76,8 @@ public sealed class ResolverLab : IDisposable
         };
         // 100 addresses: 1.6 kB of answer, more than 512 bytes, so UDP without EDNS gets TC.
         for (int i = 1; i <= 100; i++) zone.Add($"big A 198.18.78.{i}");
-        File.WriteAllLines(Path.Combine(_dir, "zone"), zone);
-        File.WriteAllText(Path.Combine(_dir, "knot.conf"), $"""
-            server:
-                rundir: "{_dir}"
-                listen: {UpstreamAddress}@53
-                udp-max-payload: 1232
-            log:
-              - target: stderr
-                any: warning
-            database:
-                storage: "{_dir}"
-            zone:
-              - domain: {Zone}
-                file: "{_dir}/zone"
-                storage: "{_dir}"
-            """);
-        _knot = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", UpstreamNs.Name!, "knotd", "-c", Path.Combine(_dir, "knot.conf")])
+        var conf = Support.KnotConfig.Write(_dir, Zone, $"{UpstreamAddress}@53", zone, udpMaxPayload: 1232);
+        _knot = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", UpstreamNs.Name!, "knotd", "-c", conf])
         {
             RedirectStandardError = true,
             RedirectStandardOutput = true,
