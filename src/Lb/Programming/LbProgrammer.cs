@@ -26,7 +26,7 @@ public sealed class LbProgrammer
     // The owners' write times of the changes applied since the last Program: one latency sample each once applied.
     private readonly List<DateTimeOffset> _writes = [];
     private long _badEntries;
-    private long _lastBadLog;
+    private readonly LogRateLimit _badLog;
 
     /// <param name="time">The local clock that the programming latency is read on (against the owners' write times).</param>
     public LbProgrammer(SandboxTables tables, LbMetrics metrics, IFlowCleanup flows, ILogger log, TimeProvider? time = null)
@@ -36,6 +36,7 @@ public sealed class LbProgrammer
         _flows = flows;
         _log = log;
         _time = time ?? TimeProvider.System;
+        _badLog = new LogRateLimit(_time, burst: 1);
     }
 
     /// <summary>Catalog entries that could not be decoded (skipped).</summary>
@@ -82,9 +83,7 @@ public sealed class LbProgrammer
         {
             // The gossip edge validates entries; one that still fails here is skipped, counted and logged sparingly.
             var n = Interlocked.Increment(ref _badEntries);
-            var now = Environment.TickCount64;
-            if (now - Interlocked.Read(ref _lastBadLog) < 10_000) return false;
-            Interlocked.Exchange(ref _lastBadLog, now);
+            if (!_badLog.TryAcquire(out _)) return false;
             _log.LogWarning("LB skipped catalog entry {Table}/{Key} from {Owner} ({Count} so far): {Error}", current.Table, current.Key, current.Owner, n, e.Message);
             return false;
         }
