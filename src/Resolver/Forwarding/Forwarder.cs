@@ -257,11 +257,13 @@ public sealed class Forwarder : IDisposable
         int i = u.Ports.Length == 1 ? 0 : RandomNumberGenerator.GetInt32(u.Ports.Length);
         var port = u.Ports[i];
         if (port.Sent < _options.UpstreamPortQueries && now - port.Born < Ticks(_options.UpstreamPortLifetime)) return port;
+        // The fresh port opens before the old one closes, so the kernel cannot hand back the same port number.
+        var fresh = OpenPort(u, now, warnUnreachable: false);
         port.Retired = true;
         port.RetiredAt = now;
         if (port.InFlight == 0) ClosePort(u, port);
         else u.Retiring.Add(port);
-        return u.Ports[i] = OpenPort(u, now, warnUnreachable: false);
+        return u.Ports[i] = fresh;
     }
 
     /// <summary>The attempt no longer waits on its port; a retired port closes with its last attempt. Call under the lock.</summary>
