@@ -14,7 +14,9 @@ public static class CniPlugin
     public const string Version = "1.0.0";
 
     /// <summary>VERSION's answer, built once at compile time: no serializer to start for the most frequent call
-    /// (a unit test checks it equals the serialized <see cref="CniVersionResult"/>).</summary>
+    /// (a unit test checks it equals the serialized <see cref="CniVersionResult"/>). The built binary answers VERSION
+    /// before the runtime starts, from the same bytes in src/Cli/native/cni_version.c (CniVersionTests compares them);
+    /// this path answers in tests and under `dotnet run`.</summary>
     public static ReadOnlySpan<byte> VersionAnswer => "{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"1.0.0\",\"1.1.0\"]}\n"u8;
 
     /// <summary>True when the process was started as a CNI plugin.</summary>
