@@ -104,6 +104,9 @@ public sealed class OverlayKernel(OverlayOptions options)
 
     public bool RemoveNetwork(string network) => NetNs.Delete(_names.NetworkNamespace(network));
 
+    /// <summary>How soon a sandbox asks again for an unanswered neighbor (see <see cref="CreateEndpoint"/>).</summary>
+    public const string NeighborRetransMs = "100";
+
     /// <summary>Creates the endpoint's veth: the container end named <paramref name="ifname"/> with IP, MAC and MTU; the host end on br0.</summary>
     public void CreateEndpoint(NetworkSpec net, EndpointRecord ep, NetNs container)
     {
@@ -121,6 +124,12 @@ public sealed class OverlayKernel(OverlayOptions options)
             // the link goes up, so nothing is sent (libnetwork does the same for networks without IPv6).
             var ipv6 = $"net.ipv6.conf.{peer}.disable_ipv6";
             if (container.Run(() => File.Exists("/proc/sys/" + ipv6.Replace('.', '/')))) Sysctl.Write(container, ipv6, "1");
+            // ARP answers come from vxlan0's proxy, from entries the peer programmer writes when gossip brings an
+            // endpoint. A packet to an endpoint this host has not learnt yet (a container attached on another host a
+            // moment ago) finds no answer, and the kernel asks again only after retrans_time: 1 s by default, so a
+            // task's first reply to a new client stalled ~1 s (seen in FlowCleanupLabTests). At 100 ms the reply
+            // leaves within 100 ms of the entry's arrival; an unanswered ask is 3 probes (mcast_solicit), then FAILED.
+            Sysctl.Write(container, $"net.ipv4.neigh.{peer}.retrans_time_ms", NeighborRetransMs);
             ctr.SetLink(peer, newName: ep.Ifname, mac: MacAddress.Parse(ep.Mac), mtu: net.Mtu);
             ctr.AddAddress(ep.Ifname, ep.Address, net.Subnet.PrefixLength);
             options.FaultPoint?.Invoke("attach-after-veth");

@@ -163,7 +163,7 @@ public sealed class FlowCleanupLabTests(ITestOutputHelper output) : IDisposable
     private static int HostOf(int task, LabCluster lab) => 1 + (task - 1) % lab.Hosts;
 
     [Fact]
-    public void A_UDP_flow_moves_to_a_live_task_within_2s_when_its_task_is_detached_or_stops_answering_and_is_detached()
+    public void A_UDP_flow_moves_to_a_live_task_within_1500ms_when_its_task_is_detached_or_stops_answering_and_is_detached()
     {
         using var lab = new LabCluster(2);
         var (vip, tasks, clientNs) = Service(lab, $"{Port}/udp", grace: 30, tasks: 3);
@@ -191,9 +191,11 @@ public sealed class FlowCleanupLabTests(ITestOutputHelper output) : IDisposable
             }
             output.WriteLine($"{first} {(stopsFirst ? "stopped answering and " : "")}detached -> the client's flow answered by {now ?? "nobody"} {sw.Elapsed.TotalMilliseconds:F0} ms after the detach command (incl. the CLI, and gossip when the task is on h2)");
             Assert.True(now is not null && now != first, $"the client's flow still not answered by another task {sw.Elapsed.TotalMilliseconds:F0} ms after {first} was detached");
-            // Usually 60-100 ms; in full-suite runs on this 2-core VM 1066 and 1092 ms were seen (cause not found yet: see
-            // the issue note). The bound is the LB's 1 s plus the conntrack cut and the CLI's own teardown, so 2 s.
-            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(2), $"the flow moved only after {sw.Elapsed.TotalMilliseconds:F0} ms");
+            // Usually 30-250 ms. It was ~1.1 s in 2 of 3 runs while a task on h2 answered a client attached on h1 a
+            // moment before h2 had learnt it: the task's ARP for the client went unanswered and the kernel asked again
+            // only after 1 s. Sandboxes now ask again after 100 ms (OverlayKernel.CreateEndpoint); slowest seen 403 ms. The
+            // bound: the LB's 1 s, plus margin for the CLI and gossip on a loaded 2-core machine.
+            Assert.True(sw.Elapsed < TimeSpan.FromMilliseconds(1500), $"the flow moved only after {sw.Elapsed.TotalMilliseconds:F0} ms");
             first = now;
         }
     }
