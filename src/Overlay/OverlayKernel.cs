@@ -41,6 +41,9 @@ public sealed class OverlayKernel(OverlayOptions options)
             nl.SetLink("lo", up: true);
             if (nl.GetLink(KernelNames.Bridge) is null) nl.CreateBridge(KernelNames.Bridge, net.Mtu);
             nl.AddAddress(KernelNames.Bridge, net.Gateway, net.Subnet.PrefixLength);
+            // The gateway ARPs for tasks when it routes published-port traffic: the same short retry as a sandbox's.
+            var bridgeRetrans = $"net.ipv4.neigh.{KernelNames.Bridge}.retrans_time_ms";
+            if (Sysctl.Read(ns, bridgeRetrans).Trim() != NeighborRetransMs) Sysctl.Write(ns, bridgeRetrans, NeighborRetransMs);
             nl.SetLink(KernelNames.Bridge, mtu: net.Mtu, up: true);
             if (nl.GetLink(KernelNames.Vxlan) is null) CreateVxlan(net, ns);
             nl.SetLink(KernelNames.Vxlan, mtu: net.Mtu, master: KernelNames.Bridge, up: true);

@@ -66,6 +66,7 @@ public sealed class AttachTests : IDisposable
         // An unanswered ARP is asked again after 100 ms, not the kernel's 1 s (OverlayKernel.CreateEndpoint says why).
         Assert.Equal("100", Sh.Run("ip", "netns", "exec", c1, "sysctl", "-n", "net.ipv4.neigh.eth0.retrans_time_ms").Trim());
         Assert.Equal("1000", Sh.Run("ip", "netns", "exec", c1, "sysctl", "-n", "net.ipv4.neigh.lo.retrans_time_ms").Trim());
+        Assert.Equal("100", Sh.Run("ip", "netns", "exec", _a.OverlayNs("web"), "sysctl", "-n", "net.ipv4.neigh.br0.retrans_time_ms").Trim());
 
         var gone = _a.CliJson("detach", "--netns", c1, "--network", "web");
         Assert.Equal(ep.GetProperty("id").GetString(), gone.GetProperty("id").GetString());
