@@ -1,3 +1,4 @@
+using Discovery.Testing;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -56,12 +57,12 @@ sealed class UdpLab : IDisposable
         $"add rule ip {Table} out ip daddr {Vip} udp dport {VipPort} dnat to {backend}:{BackendPort}\n");
 
     /// <summary>A client socket on a fixed source port: one flow, as a DNS client or a game would keep.</summary>
-    public Client OpenClient(ushort port) => new(Ns.Run(() =>
+    public SequencedUdpProbe OpenClient(ushort port) => new(Ns.Run(() =>
     {
         var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { ReceiveTimeout = 1000 };
         s.Bind(new IPEndPoint(ClientAddress, port));
         return s;
-    }));
+    }), new IPEndPoint(Vip, VipPort));
 
     public void Dispose()
     {
@@ -91,34 +92,5 @@ sealed class UdpLab : IDisposable
             var reply = answer.Concat(buffer[..n]).ToArray();
             socket.SendTo(reply, from);
         }
-    }
-
-    public sealed class Client(Socket socket) : IDisposable
-    {
-        private int _seq;
-
-        /// <summary>Which backend answered one datagram to the VIP, or "timeout".</summary>
-        public string Probe()
-        {
-            var seq = (++_seq).ToString();
-            socket.SendTo(Encoding.ASCII.GetBytes(seq), new IPEndPoint(Vip, VipPort));
-            var buffer = new byte[64];
-            while (true)
-            {
-                int n;
-                try
-                {
-                    n = socket.Receive(buffer);
-                }
-                catch (SocketException ex) when (ex.SocketErrorCode == SocketError.TimedOut)
-                {
-                    return "timeout";
-                }
-                var parts = Encoding.ASCII.GetString(buffer, 0, n).Split(' ');
-                if (parts.Length == 2 && parts[1] == seq) return parts[0];
-            }
-        }
-
-        public void Dispose() => socket.Dispose();
     }
 }

@@ -1,3 +1,4 @@
+using Discovery.Testing;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -79,12 +80,12 @@ internal sealed class DnatLab : IDisposable
     /// <summary>The backend's host goes away: its address leaves the server namespace, so datagrams to it are dropped.</summary>
     public void Kill(IPAddress backend) => K.Netlink(Server).DeleteAddress("lo", backend, 32);
 
-    public UdpClient OpenUdpClient(ushort port) => new(Client.Run(() =>
+    public SequencedUdpProbe OpenUdpClient(ushort port) => new(Client.Run(() =>
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { ReceiveTimeout = 500 };
         socket.Bind(new IPEndPoint(ClientAddress, port));
         return socket;
-    }));
+    }), new IPEndPoint(Vip, UdpVipPort));
 
     /// <summary>An established TCP connection from the client to the VIP (DNATed to the current backend).</summary>
     public Socket ConnectTcp()
@@ -142,43 +143,5 @@ internal sealed class DnatLab : IDisposable
         }) { IsBackground = true, Name = "udp responder " + backend };
         thread.Start();
         _threads.Add(thread);
-    }
-
-    public sealed class UdpClient(Socket socket) : IDisposable
-    {
-        private int _seq;
-
-        /// <summary>Which backend answered one datagram to the VIP, or "timeout"; a late answer to an earlier datagram is skipped.</summary>
-        public string Probe()
-        {
-            var seq = (++_seq).ToString();
-            socket.SendTo(Encoding.ASCII.GetBytes(seq), new IPEndPoint(Vip, UdpVipPort));
-            var buffer = new byte[64];
-            while (true)
-            {
-                int n;
-                try
-                {
-                    n = socket.Receive(buffer);
-                }
-                catch (SocketException ex) when (ex.SocketErrorCode == SocketError.TimedOut)
-                {
-                    return "timeout";
-                }
-                var parts = Encoding.ASCII.GetString(buffer, 0, n).Split(' ');
-                if (parts.Length == 2 && parts[1] == seq) return parts[0];
-            }
-        }
-
-        /// <summary>Which backend answers this flow, for a probe expected to be answered: a datagram lost on a loaded
-        /// machine (the first one also waits for ARP) is sent again on the same flow, up to 10 times.</summary>
-        public string Answer()
-        {
-            var answer = "timeout";
-            for (var i = 0; i < 10 && answer == "timeout"; i++) answer = Probe();
-            return answer;
-        }
-
-        public void Dispose() => socket.Dispose();
     }
 }
