@@ -74,7 +74,7 @@ public sealed record ResolverOptions
 
     internal uint TtlSeconds => (uint)Math.Max(0, Ttl.TotalSeconds);
 
-    /// <summary>Test hook called by the resolver's background loops on every round (points "name-table" and
-    /// "upstream-answer"), so a test can make a round fail; null in normal runs. Like <c>OverlayOptions.FaultPoint</c>.</summary>
+    /// <summary>Test hook called by the resolver's background loops on every round (points "name-table",
+    /// "upstream-answer" and "port-rotation"), so a test can make a round fail; null in normal runs. Like <c>OverlayOptions.FaultPoint</c>.</summary>
     public Action<string>? FaultPoint { get; init; }
 }

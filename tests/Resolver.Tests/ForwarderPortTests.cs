@@ -77,6 +77,27 @@ public sealed class ForwarderPortTests : IDisposable
     }
 
     [Fact]
+    public void A_port_that_cannot_be_replaced_keeps_carrying_queries_and_rotation_resumes_when_it_can()
+    {
+        var up = Upstream();
+        var refusals = 3;
+        var (server, metrics) = Start(new ResolverOptions
+        {
+            UpstreamPorts = 1,
+            UpstreamPortQueries = 4,
+            // The first three rotations fail as on a host out of file descriptors.
+            FaultPoint = point => { if (point == "port-rotation" && Interlocked.Decrement(ref refusals) >= 0) throw new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.TooManyOpenSockets); },
+        }, up);
+        var ports = Forward(server, up, 16);
+        Assert.Equal(3, metrics.Value("discovery_dns_upstream_errors_total", ("upstream", up.EndPoint.ToString()), ("reason", "port_rotation")));
+        // Queries 0-6 on the first port (its 4, then one per failed rotation), then 7-10 on the next, 11-14, 15.
+        Assert.All(ports[..7], p => Assert.Equal(ports[0], p));
+        Assert.NotEqual(ports[6], ports[7]);
+        Assert.All(ports[7..11], p => Assert.Equal(ports[7], p));
+        Assert.NotEqual(ports[10], ports[11]);
+    }
+
+    [Fact]
     public void An_exception_on_the_upstream_receive_path_is_counted_and_the_next_query_still_works()
     {
         var up = Upstream();

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using Discovery.Model;
 using Discovery.Resolver.Answers;
 using Discovery.Resolver.Caching;
 using Discovery.Resolver.Wire;
@@ -58,6 +59,7 @@ public sealed class Forwarder : IDisposable
     private readonly ResponseCache _cache;
     private readonly DnsMetrics _metrics;
     private readonly ILogger _log;
+    private readonly LogRateLimit _rotationLog;
     private readonly TimeProvider _time;
     private Upstream[] _upstreams;       // replaced whole by a reload, under the lock
     private readonly object _gate = new();
@@ -79,6 +81,7 @@ public sealed class Forwarder : IDisposable
         _cache = cache;
         _metrics = metrics;
         _log = log;
+        _rotationLog = new LogRateLimit(time, burst: 1);
         _time = time;
         _maxInFlight = Math.Max(1, options.MaxInFlight);
         _forwardTimeout = options.ForwardTimeout.Ticks;
@@ -245,8 +248,16 @@ public sealed class Forwarder : IDisposable
             if (warnUnreachable) _log.LogWarning("DNS upstream {Upstream} is unreachable for now: {Reason}", u.EndPoint, e.Message);
         }
         var port = new UpstreamPort(s, now);
-        port.Receiver = new Thread(() => ReceiveLoop(u, port), 256 * 1024) { IsBackground = true, Name = "dns-upstream " + u.Label };
-        port.Receiver.Start();
+        try
+        {
+            port.Receiver = new Thread(() => ReceiveLoop(u, port), 256 * 1024) { IsBackground = true, Name = "dns-upstream " + u.Label };
+            port.Receiver.Start();
+        }
+        catch
+        {
+            s.Dispose();
+            throw;
+        }
         return port;
     }
 
@@ -258,7 +269,21 @@ public sealed class Forwarder : IDisposable
         var port = u.Ports[i];
         if (port.Sent < _options.UpstreamPortQueries && now - port.Born < Ticks(_options.UpstreamPortLifetime)) return port;
         // The fresh port opens before the old one closes, so the kernel cannot hand back the same port number.
-        var fresh = OpenPort(u, now, warnUnreachable: false);
+        UpstreamPort fresh;
+        try
+        {
+            _options.FaultPoint?.Invoke("port-rotation");
+            fresh = OpenPort(u, now, warnUnreachable: false);
+        }
+        catch (Exception e) when (e is SocketException or ThreadStartException or OutOfMemoryException)
+        {
+            // No socket or thread to be had now (EMFILE, ENOBUFS): the old port carries on past its share rather than
+            // failing the query; the next pick tries again.
+            _metrics.UpstreamError(u.Label, "port_rotation");
+            if (_rotationLog.TryAcquire(out var held))
+                _log.LogWarning("DNS upstream {Upstream}: could not open a fresh source port, keeping the old one ({Error}; {Held} more held back)", u.Label, e.Message, held);
+            return port;
+        }
         port.Retired = true;
         port.RetiredAt = now;
         if (port.InFlight == 0) ClosePort(u, port);
