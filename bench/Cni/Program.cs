@@ -82,8 +82,8 @@ try
     var versions = plugins.ToDictionary(p => p, _ => new List<double>());
     foreach (var line in timed.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries))
     {
-        var f = line.Split(' ');
-        versions[f[0]].Add(double.Parse(f[1], System.Globalization.CultureInfo.InvariantCulture));
+        var cut = line.LastIndexOf(' '); // "PROGRAM MILLISECONDS"; a path may hold spaces
+        versions[line[..cut]].Add(double.Parse(line[(cut + 1)..], System.Globalization.CultureInfo.InvariantCulture));
     }
     var oursVersion = Stats.Of(versions[plugin]);
     var bridgeVersion = Stats.Of(versions["/usr/lib/cni/bridge"]);

@@ -42,8 +42,8 @@ public sealed class OverlayKernel(OverlayOptions options)
             if (nl.GetLink(KernelNames.Bridge) is null) nl.CreateBridge(KernelNames.Bridge, net.Mtu);
             nl.AddAddress(KernelNames.Bridge, net.Gateway, net.Subnet.PrefixLength);
             // The gateway ARPs for tasks when it routes published-port traffic: the same short retry as a sandbox's.
-            var bridgeRetrans = $"net.ipv4.neigh.{KernelNames.Bridge}.retrans_time_ms";
-            if (Sysctl.Read(ns, bridgeRetrans).Trim() != NeighborRetransMs) Sysctl.Write(ns, bridgeRetrans, NeighborRetransMs);
+            foreach (var (key, value) in NeighborRetry(KernelNames.Bridge))
+                if (Sysctl.Read(ns, key).Trim() != value) Sysctl.Write(ns, key, value);
             nl.SetLink(KernelNames.Bridge, mtu: net.Mtu, up: true);
             if (nl.GetLink(KernelNames.Vxlan) is null) CreateVxlan(net, ns);
             nl.SetLink(KernelNames.Vxlan, mtu: net.Mtu, master: KernelNames.Bridge, up: true);
@@ -107,8 +107,21 @@ public sealed class OverlayKernel(OverlayOptions options)
 
     public bool RemoveNetwork(string network) => NetNs.Delete(_names.NetworkNamespace(network));
 
-    /// <summary>How soon a sandbox asks again for an unanswered neighbor (see <see cref="CreateEndpoint"/>).</summary>
-    public const string NeighborRetransMs = "100";
+    /// <summary>
+    /// How an interface on an overlay asks for a neighbor nobody answers yet. ARP answers come from vxlan0's proxy,
+    /// from entries the peer programmer writes when gossip brings an endpoint; a packet to an endpoint this host has
+    /// not learnt yet (a container attached on another host a moment ago) finds no answer, and the kernel asks again
+    /// only after retrans_time, 1 s by default: a task's first reply to a new client stalled ~1 s (seen in
+    /// FlowCleanupLabTests). Asked every 100 ms, the packet leaves within 100 ms of the entry's arrival. 30 asks keep
+    /// the kernel's 3 s before the neighbor is FAILED (queued packets dropped, the sender told host-unreachable), so
+    /// a connect to an endpoint gossip brings within 3 s still succeeds. The price: up to 30 broadcasts instead of 3
+    /// per unanswered address, flooded to this host's ports on br0 only (vxlan0's proxy drops a miss).
+    /// </summary>
+    public static IEnumerable<(string Key, string Value)> NeighborRetry(string ifname) =>
+    [
+        ($"net.ipv4.neigh.{ifname}.retrans_time_ms", "100"),
+        ($"net.ipv4.neigh.{ifname}.mcast_solicit", "30"),
+    ];
 
     /// <summary>Creates the endpoint's veth: the container end named <paramref name="ifname"/> with IP, MAC and MTU; the host end on br0.</summary>
     public void CreateEndpoint(NetworkSpec net, EndpointRecord ep, NetNs container)
@@ -127,12 +140,8 @@ public sealed class OverlayKernel(OverlayOptions options)
             // the link goes up, so nothing is sent (libnetwork does the same for networks without IPv6).
             var ipv6 = $"net.ipv6.conf.{peer}.disable_ipv6";
             if (container.Run(() => File.Exists("/proc/sys/" + ipv6.Replace('.', '/')))) Sysctl.Write(container, ipv6, "1");
-            // ARP answers come from vxlan0's proxy, from entries the peer programmer writes when gossip brings an
-            // endpoint. A packet to an endpoint this host has not learnt yet (a container attached on another host a
-            // moment ago) finds no answer, and the kernel asks again only after retrans_time: 1 s by default, so a
-            // task's first reply to a new client stalled ~1 s (seen in FlowCleanupLabTests). At 100 ms the reply
-            // leaves within 100 ms of the entry's arrival; an unanswered ask is 3 probes (mcast_solicit), then FAILED.
-            Sysctl.Write(container, $"net.ipv4.neigh.{peer}.retrans_time_ms", NeighborRetransMs);
+            // An unanswered ARP is asked again after 100 ms (NeighborRetry says why). Host legs get it too.
+            foreach (var (key, value) in NeighborRetry(peer)) Sysctl.Write(container, key, value);
             ctr.SetLink(peer, newName: ep.Ifname, mac: MacAddress.Parse(ep.Mac), mtu: net.Mtu);
             ctr.AddAddress(ep.Ifname, ep.Address, net.Subnet.PrefixLength);
             options.FaultPoint?.Invoke("attach-after-veth");

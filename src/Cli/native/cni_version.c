@@ -30,7 +30,8 @@ __attribute__((constructor)) static void discovery_cni_version(void)
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            _exit(1); /* stdout closed or broken: the runtime sees no answer, as from the managed path */
+            _exit(1); /* stdout closed: no answer, a failure as from the managed path (a pipe whose reader has
+                         gone raises SIGPIPE first, which ends the process: the runtime that ignores it is not up) */
         p += n;
         left -= (size_t)n;
     }

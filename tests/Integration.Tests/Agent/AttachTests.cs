@@ -63,10 +63,13 @@ public sealed class AttachTests : IDisposable
         Assert.Equal("1", Sh.Run("ip", "netns", "exec", _a.OverlayNs("web"), "sysctl", "-n", $"net.ipv6.conf.{hostEnd}.disable_ipv6").Trim());
         Assert.Equal("1", Sh.Run("ip", "netns", "exec", c1, "sysctl", "-n", "net.ipv6.conf.eth0.disable_ipv6").Trim());
         Assert.Equal("0", Sh.Run("ip", "netns", "exec", c1, "sysctl", "-n", "net.ipv6.conf.lo.disable_ipv6").Trim());
-        // An unanswered ARP is asked again after 100 ms, not the kernel's 1 s (OverlayKernel.CreateEndpoint says why).
-        Assert.Equal("100", Sh.Run("ip", "netns", "exec", c1, "sysctl", "-n", "net.ipv4.neigh.eth0.retrans_time_ms").Trim());
+        // An unanswered ARP is asked again every 100 ms for 3 s, not every 1 s (OverlayKernel.NeighborRetry says why).
+        foreach (var (ns, ifname) in new[] { (c1, "eth0"), (_a.OverlayNs("web"), "br0") })
+        {
+            Assert.Equal("100", Sh.Run("ip", "netns", "exec", ns, "sysctl", "-n", $"net.ipv4.neigh.{ifname}.retrans_time_ms").Trim());
+            Assert.Equal("30", Sh.Run("ip", "netns", "exec", ns, "sysctl", "-n", $"net.ipv4.neigh.{ifname}.mcast_solicit").Trim());
+        }
         Assert.Equal("1000", Sh.Run("ip", "netns", "exec", c1, "sysctl", "-n", "net.ipv4.neigh.lo.retrans_time_ms").Trim());
-        Assert.Equal("100", Sh.Run("ip", "netns", "exec", _a.OverlayNs("web"), "sysctl", "-n", "net.ipv4.neigh.br0.retrans_time_ms").Trim());
 
         var gone = _a.CliJson("detach", "--netns", c1, "--network", "web");
         Assert.Equal(ep.GetProperty("id").GetString(), gone.GetProperty("id").GetString());
