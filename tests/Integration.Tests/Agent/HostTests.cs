@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
 using Discovery.Testing;
+using Discovery.Tests.Support;
 using Xunit;
 
 namespace Discovery.Tests.Agent;
@@ -202,24 +203,10 @@ public sealed class HostTests : IDisposable
     {
         var dir = Path.Combine(_a.Dir, "knot");
         Directory.CreateDirectory(dir);
-        File.WriteAllLines(Path.Combine(dir, "zone"), [
+        var conf = KnotConfig.Write(dir, "example.test", $"127.0.0.1@{port}", [
             "$ORIGIN example.test.", "$TTL 300", "@ SOA ns.example.test. hostmaster.example.test. 1 3600 600 86400 60",
             "@ NS ns.example.test.", "ns A 198.18.77.53", "www A 198.18.77.1"]);
-        File.WriteAllText(Path.Combine(dir, "knot.conf"), $"""
-            server:
-                rundir: "{dir}"
-                listen: 127.0.0.1@{port}
-            log:
-              - target: stderr
-                any: warning
-            database:
-                storage: "{dir}"
-            zone:
-              - domain: example.test
-                file: "{dir}/zone"
-                storage: "{dir}"
-            """);
-        _knot = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", _a.HostNs, "knotd", "-c", Path.Combine(dir, "knot.conf")])
+        _knot = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", _a.HostNs, "knotd", "-c", conf])
         {
             RedirectStandardError = true, RedirectStandardOutput = true,
         })!;

@@ -39,6 +39,15 @@ public sealed class CniServiceConflistTests : IDisposable
     private CniExec.Outcome Add(string id, string netns, string name) =>
         CniExec.Run("ADD", id, netns, Config(id), $"IgnoreUnknown=1;K8S_POD_NAME={name}");
 
+    /// <summary>A container on the service conflist, added: its id, namespace path and ADD outcome (asserted to succeed).</summary>
+    private (string Id, string Netns, CniExec.Outcome Add) AddTask(string container, string name)
+    {
+        var (id, netns) = (CniExec.NewContainerId(), Netns(container));
+        var add = Add(id, netns, name);
+        Assert.True(add.Exit == 0, add.Stdout);
+        return (id, netns, add);
+    }
+
     private static string Ip(CniExec.Outcome add) => add.Json.GetProperty("ips")[0].GetProperty("address").GetString()!.Split('/')[0];
 
     private static string[] Dig(string netnsPath, string name) =>
@@ -56,12 +65,7 @@ public sealed class CniServiceConflistTests : IDisposable
         _a.CliJson("service", "create", "svc", "--network", "web");
         var vip = Vip("svc");
         Assert.StartsWith("198.19.11.", vip);
-        var (id1, id2) = (CniExec.NewContainerId(), CniExec.NewContainerId());
-        var (c1, c2) = (Netns("c1"), Netns("c2"));
-        var add1 = Add(id1, c1, "task1");
-        Assert.True(add1.Exit == 0, add1.Stdout);
-        var add2 = Add(id2, c2, "task2");
-        Assert.True(add2.Exit == 0, add2.Stdout);
+        var ((id1, c1, add1), (id2, c2, add2)) = (AddTask("c1", "task1"), AddTask("c2", "task2"));
         // The result names the discovery network's subnet and gateway, not the conflist's.
         Assert.Equal("198.19.11.1", add1.Json.GetProperty("ips")[0].GetProperty("gateway").GetString());
         var (ip1, ip2) = (Ip(add1), Ip(add2));
@@ -99,12 +103,7 @@ public sealed class CniServiceConflistTests : IDisposable
     [Fact]
     public void Tasks_may_join_before_their_service_is_created()
     {
-        var (id1, id2) = (CniExec.NewContainerId(), CniExec.NewContainerId());
-        var (c1, c2) = (Netns("c1"), Netns("c2"));
-        var add1 = Add(id1, c1, "task1");
-        Assert.True(add1.Exit == 0, add1.Stdout);
-        var add2 = Add(id2, c2, "task2");
-        Assert.True(add2.Exit == 0, add2.Stdout);
+        var ((id1, c1, add1), (id2, c2, add2)) = (AddTask("c1", "task1"), AddTask("c2", "task2"));
         Assert.NotEqual(0, _a.Cli("service", "inspect", "svc").Exit);
 
         _a.CliJson("service", "create", "svc", "--network", "web");
